@@ -1,0 +1,120 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as compute from "@pulumi/azure-native/compute";
+import { probeForceUpdateTag, readProbeScript, renderProbeCommand, ProbeParameters } from "../lib/probeCommand";
+import { ProbeOutcome, ProbeReport, readProbeOutcome } from "../lib/probeReport";
+import type { ProbeFailureMode } from "../lib/config";
+
+export interface IdentityProbeArgs {
+  /** Resource group of the VM. */
+  readonly resourceGroupName: pulumi.Input<string>;
+  /** Azure name of the VM that runs the probe. */
+  readonly vmName: pulumi.Input<string>;
+  readonly location: pulumi.Input<string>;
+  readonly subscriptionId: pulumi.Input<string>;
+  /** The resource group the probe reads through ARM with the VM's identity. */
+  readonly targetResourceGroupName: pulumi.Input<string>;
+  /** ARM endpoint of the provider's cloud, trailing slash included; also the token's audience. */
+  readonly armEndpoint: pulumi.Input<string>;
+  /** The probe keeps retrying (RBAC propagation) until this many seconds, then reports. */
+  readonly deadlineSeconds: pulumi.Input<number>;
+  /** Change it to rerun an unchanged probe. */
+  readonly rerunToken?: pulumi.Input<string>;
+  /** "fail": a failed probe fails the update with its cause; "report": it is only reported. */
+  readonly failureMode: pulumi.Input<ProbeFailureMode>;
+  /**
+   * Resources the probe needs in place before it runs: the role assignment. Without
+   * it the probe would race the grant and wait out RBAC for nothing, or fail.
+   */
+  readonly waitFor: pulumi.Input<pulumi.Resource>[];
+  /** The probe's PowerShell source. Default: scripts/Invoke-IdentityProbe.ps1. */
+  readonly script?: string;
+}
+
+/**
+ * Runs the PowerShell probe on the VM through the Custom Script Extension and
+ * reads its report back from the extension's instance view.
+ *
+ * A VM takes one Custom Script Extension, and it reruns only when its settings
+ * or forceUpdateTag change. The probe always exits 0 after reporting, so the
+ * extension (and Pulumi's state) ends Succeeded even when the identity could
+ * not read; the verdict is then made here, from the report.
+ */
+export class IdentityProbe extends pulumi.ComponentResource {
+  public readonly extension: compute.VirtualMachineExtension;
+  /** The probe's verdict; with failureMode "fail", this rejects (and so fails the update) unless it succeeded. */
+  public readonly outcome: pulumi.Output<ProbeOutcome>;
+  public readonly status: pulumi.Output<ProbeOutcome["status"]>;
+  public readonly report: pulumi.Output<ProbeReport | null>;
+
+  constructor(name: string, args: IdentityProbeArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("identitylab:compute:IdentityProbe", name, {}, opts);
+    const script = args.script ?? readProbeScript();
+
+    const params: pulumi.Output<ProbeParameters> = pulumi
+      .all([args.subscriptionId, args.targetResourceGroupName, args.armEndpoint, args.deadlineSeconds])
+      .apply(([subscriptionId, resourceGroupName, armEndpoint, deadlineSeconds]) => ({
+        subscriptionId,
+        resourceGroupName,
+        armEndpoint,
+        deadlineSeconds,
+      }));
+    const commandToExecute = params.apply((p) => renderProbeCommand(script, p));
+    const forceUpdateTag = pulumi.all([params, args.rerunToken ?? ""]).apply(([p, token]) => probeForceUpdateTag(script, p, token));
+    const deadline = pulumi.output(args.deadlineSeconds);
+
+    this.extension = new compute.VirtualMachineExtension(
+      `${name}-extension`,
+      {
+        resourceGroupName: args.resourceGroupName,
+        vmName: args.vmName,
+        location: args.location,
+        vmExtensionName: "identity-probe",
+        publisher: "Microsoft.Compute",
+        type: "CustomScriptExtension",
+        typeHandlerVersion: "1.10",
+        autoUpgradeMinorVersion: true,
+        forceUpdateTag,
+        // Secret: the command names the subscription and resource group, and
+        // protectedSettings is never returned by ARM, so the state must keep it sealed too.
+        protectedSettings: pulumi.secret(commandToExecute.apply((c) => ({ commandToExecute: c }))),
+      },
+      {
+        parent: this,
+        dependsOn: args.waitFor,
+        // The extension's provisioning spans the probe's whole deadline.
+        customTimeouts: { create: "100m", update: "100m" },
+      },
+    );
+
+    const view = compute.getVirtualMachineExtensionOutput(
+      {
+        resourceGroupName: args.resourceGroupName,
+        vmName: args.vmName,
+        // Through the extension's own name, so the read waits for the run it reports on.
+        vmExtensionName: this.extension.name,
+        expand: "instanceView",
+      },
+      { parent: this },
+    );
+
+    this.outcome = pulumi
+      .all([view, args.targetResourceGroupName, args.failureMode, deadline])
+      .apply(([v, rg, mode]) => {
+        const outcome = readProbeOutcome(v.instanceView, rg);
+        if (outcome.status !== "succeeded" && mode === "fail") {
+          throw new pulumi.ResourceError(
+            `The identity probe ${outcome.status}: ${outcome.cause}\n` +
+              `Next step: ${outcome.nextStep}\n` +
+              `(Every resource was created and is in Pulumi's state. To keep the lab and only report ` +
+              `the probe's result, set probeFailureMode to "report".)`,
+            this,
+            true,
+          );
+        }
+        return outcome;
+      });
+    this.status = this.outcome.apply((o) => o.status);
+    this.report = this.outcome.apply((o) => o.report);
+    this.registerOutputs({ status: this.status, report: this.report });
+  }
+}

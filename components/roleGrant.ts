@@ -1,0 +1,46 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as authorization from "@pulumi/azure-native/authorization";
+import { BUILT_IN_ROLES, roleAssignmentName, roleDefinitionId } from "../lib/roleAssignment";
+
+export interface RoleGrantArgs {
+  /** ARM id of the scope, e.g. a resource group's id. Keep it as narrow as the need. */
+  readonly scope: pulumi.Input<string>;
+  /** Object id of the service principal (a managed identity's principalId). */
+  readonly principalId: pulumi.Input<string>;
+  readonly subscriptionId: pulumi.Input<string>;
+  /** GUID of the role definition. Default: Reader. */
+  readonly roleDefinitionGuid?: pulumi.Input<string>;
+}
+
+/**
+ * One role for one managed identity at one scope.
+ *
+ * `principalType: ServicePrincipal` lets ARM accept the assignment before the
+ * fresh identity has replicated through Entra ID (otherwise: PrincipalNotFound).
+ * The name is derived from scope, role and principal (see roleAssignmentName).
+ */
+export class RoleGrant extends pulumi.ComponentResource {
+  public readonly assignment: authorization.RoleAssignment;
+  public readonly roleAssignmentId: pulumi.Output<string>;
+
+  constructor(name: string, args: RoleGrantArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("identitylab:authorization:RoleGrant", name, {}, opts);
+    const role = args.roleDefinitionGuid ?? BUILT_IN_ROLES.Reader;
+
+    this.assignment = new authorization.RoleAssignment(
+      `${name}-assignment`,
+      {
+        scope: args.scope,
+        principalId: args.principalId,
+        principalType: "ServicePrincipal",
+        roleDefinitionId: pulumi.all([args.subscriptionId, role]).apply(([sub, r]) => roleDefinitionId(sub, r)),
+        roleAssignmentName: pulumi
+          .all([args.scope, role, args.principalId])
+          .apply(([scope, r, principal]) => roleAssignmentName(scope, r, principal)),
+      },
+      { parent: this },
+    );
+    this.roleAssignmentId = this.assignment.id;
+    this.registerOutputs({ roleAssignmentId: this.roleAssignmentId });
+  }
+}

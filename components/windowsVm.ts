@@ -1,0 +1,139 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as compute from "@pulumi/azure-native/compute";
+import * as random from "@pulumi/random";
+
+export interface WindowsVmArgs {
+  readonly resourceGroupName: pulumi.Input<string>;
+  readonly location: pulumi.Input<string>;
+  /** Subnet for the VM's NIC. */
+  readonly subnetId: pulumi.Input<string>;
+  /** A Gen2-capable size, e.g. "Standard_B2s_v2". */
+  readonly vmSize: pulumi.Input<string>;
+  /** A Windows Server Azure Edition SKU of MicrosoftWindowsServer/WindowsServer, e.g. "2025-datacenter-azure-edition". */
+  readonly imageSku: pulumi.Input<string>;
+  /** Windows computer name, at most 15 characters. */
+  readonly computerName: pulumi.Input<string>;
+  readonly adminUsername: pulumi.Input<string>;
+  /** Azure Edition supports hotpatching (security updates without reboots). */
+  readonly hotpatch?: pulumi.Input<boolean>;
+  /** Give the NIC a Standard static public IP (for RDP through the NSG rule). Default: none. */
+  readonly publicIp?: boolean;
+  readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/**
+ * A Trusted Launch Windows VM with a system-assigned managed identity. Its
+ * admin password comes from @pulumi/random and stays a Pulumi secret. The OS
+ * disk, the NIC and any public IP are created by the VM and deleted with it.
+ */
+export class WindowsVm extends pulumi.ComponentResource {
+  public readonly vmId: pulumi.Output<string>;
+  /** The VM's Azure name. */
+  public readonly vmName: pulumi.Output<string>;
+  /** Object id of the system-assigned identity's service principal. */
+  public readonly principalId: pulumi.Output<string>;
+  public readonly tenantId: pulumi.Output<string>;
+  public readonly adminUsername: pulumi.Output<string>;
+  /** Secret. */
+  public readonly adminPassword: pulumi.Output<string>;
+
+  constructor(name: string, args: WindowsVmArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("identitylab:compute:WindowsVm", name, {}, opts);
+
+    // Azure wants 12-123 characters from 3 of 4 classes; the minimums guarantee all 4.
+    // The special set leaves out quotes, backtick, $ and % so the password survives
+    // being pasted into cmd, PowerShell and RDP clients.
+    const password = new random.RandomPassword(
+      `${name}-admin-password`,
+      { length: 24, minUpper: 2, minLower: 2, minNumeric: 2, minSpecial: 2, overrideSpecial: "!#()*+,-.:;<=>?@[]^_{}~" },
+      { parent: this },
+    );
+
+    const vm = new compute.VirtualMachine(
+      `${name}-vm`,
+      {
+        resourceGroupName: args.resourceGroupName,
+        location: args.location,
+        tags: args.tags,
+        identity: { type: "SystemAssigned" },
+        hardwareProfile: { vmSize: args.vmSize },
+        securityProfile: {
+          securityType: "TrustedLaunch",
+          uefiSettings: { secureBootEnabled: true, vTpmEnabled: true },
+        },
+        storageProfile: {
+          imageReference: { publisher: "MicrosoftWindowsServer", offer: "WindowsServer", sku: args.imageSku, version: "latest" },
+          osDisk: {
+            createOption: "FromImage",
+            caching: "ReadWrite",
+            deleteOption: "Delete",
+            managedDisk: { storageAccountType: "StandardSSD_LRS" },
+          },
+        },
+        osProfile: {
+          computerName: args.computerName,
+          adminUsername: args.adminUsername,
+          adminPassword: password.result,
+          windowsConfiguration: {
+            provisionVMAgent: true,
+            enableAutomaticUpdates: true,
+            patchSettings: {
+              // Azure Edition is patched by the platform; hotpatch requires this mode.
+              patchMode: "AutomaticByPlatform",
+              assessmentMode: "AutomaticByPlatform",
+              enableHotpatching: args.hotpatch ?? true,
+              automaticByPlatformSettings: { rebootSetting: "IfRequired" },
+            },
+          },
+        },
+        networkProfile: {
+          networkApiVersion: "2022-11-01",
+          networkInterfaceConfigurations: [
+            {
+              name: `${name}-nic`,
+              primary: true,
+              deleteOption: "Delete",
+              ipConfigurations: [
+                {
+                  name: "ipconfig1",
+                  primary: true,
+                  subnet: { id: args.subnetId },
+                  publicIPAddressConfiguration: args.publicIp
+                    ? {
+                        name: `${name}-pip`,
+                        deleteOption: "Delete",
+                        sku: { name: "Standard", tier: "Regional" },
+                        publicIPAllocationMethod: "Static",
+                      }
+                    : undefined,
+                },
+              ],
+            },
+          ],
+        },
+        // Managed boot diagnostics: no storage account to create or leave behind.
+        diagnosticsProfile: { bootDiagnostics: { enabled: true } },
+      },
+      // The NIC and disk are named from this VM; the old VM must be gone before a new one takes them.
+      { parent: this, deleteBeforeReplace: true },
+    );
+
+    this.vmId = vm.id;
+    this.vmName = vm.name;
+    this.principalId = vm.identity.apply((i) => {
+      if (!i?.principalId) throw new pulumi.ResourceError("the VM came back without a system-assigned identity", this);
+      return i.principalId;
+    });
+    this.tenantId = vm.identity.apply((i) => i?.tenantId ?? "");
+    this.adminUsername = pulumi.output(args.adminUsername);
+    this.adminPassword = pulumi.secret(password.result);
+    this.registerOutputs({
+      vmId: this.vmId,
+      vmName: this.vmName,
+      principalId: this.principalId,
+      tenantId: this.tenantId,
+      adminUsername: this.adminUsername,
+      adminPassword: this.adminPassword,
+    });
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Turns the probe script and its parameters into the Custom Script Extension's
+ * `commandToExecute`.
+ *
+ * CSE runs the command through cmd.exe, whose line limit is 8,191 characters,
+ * and `-EncodedCommand` (UTF-16LE, then base64) multiplies every character by
+ * 2.67. A plain script would not fit, so the command carries a short bootstrap
+ * plus the script raw-deflated and packed 15 bits per character into code
+ * points U+4000..U+BFFF: no surrogates and no quote characters, so it is a safe
+ * single-quoted PowerShell literal, and ~2.5x denser than base64 inside
+ * -EncodedCommand. Only what Windows PowerShell 5.1 has is used to unpack it.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { deflateRawSync } from "node:zlib";
+
+export const PROBE_SCRIPT_PATH = path.join(__dirname, "..", "scripts", "Invoke-IdentityProbe.ps1");
+
+/** cmd.exe's limit, and the budget that keeps us well clear of it. */
+export const CMD_LINE_LIMIT = 8191;
+export const COMMAND_BUDGET = 7600;
+
+export interface ProbeParameters {
+  readonly subscriptionId: string;
+  readonly resourceGroupName: string;
+  readonly armEndpoint: string;
+  readonly deadlineSeconds: number;
+}
+
+export function readProbeScript(file: string = PROBE_SCRIPT_PATH): string {
+  return readFileSync(file, "utf8");
+}
+
+/**
+ * Drops what only a human reader needs: the comment-based help block, whole-line
+ * comments and indentation. The probe avoids here-strings, so no line of a
+ * string literal can be mistaken for a comment.
+ */
+export function minifyPowerShell(source: string): string {
+  return source
+    .replace(/^\uFEFF/, "")
+    .replace(/<#[\s\S]*?#>/g, "")
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .join("\n");
+}
+
+const DENSE_BASE = 0x4000;
+const DENSE_BITS = 15;
+
+/** Packs bytes 15 bits per UTF-16 code unit, in U+4000..U+BFFF. */
+export function packDense(bytes: Uint8Array): string {
+  const codes: number[] = [];
+  let acc = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    if (bits >= DENSE_BITS) {
+      bits -= DENSE_BITS;
+      codes.push(DENSE_BASE + ((acc >>> bits) & 0x7fff));
+      acc &= (1 << bits) - 1;
+    }
+  }
+  if (bits > 0) codes.push(DENSE_BASE + ((acc << (DENSE_BITS - bits)) & 0x7fff));
+  let out = "";
+  for (let i = 0; i < codes.length; i += 4096) out += String.fromCharCode(...codes.slice(i, i + 4096));
+  return out;
+}
+
+/** The inverse of packDense, as the bootstrap does it; used by tests. */
+export function unpackDense(text: string, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  let acc = 0;
+  let bits = 0;
+  let i = 0;
+  for (const ch of text) {
+    acc = (acc << DENSE_BITS) | (ch.charCodeAt(0) - DENSE_BASE);
+    bits += DENSE_BITS;
+    while (bits >= 8 && i < length) {
+      bits -= 8;
+      out[i++] = (acc >>> bits) & 0xff;
+    }
+    acc &= (1 << bits) - 1;
+  }
+  return out;
+}
+
+/** A single-quoted PowerShell string literal. */
+export function psQuote(value: string): string {
+  return `'${value.replace(/['\u2018\u2019\u201A\u201B]/g, "$&$&")}'`;
+}
+
+/** The PowerShell that runs on the VM: unpack, inflate, invoke with parameters. */
+export function renderBootstrap(script: string, params: ProbeParameters): string {
+  const deflated = deflateRawSync(Buffer.from(minifyPowerShell(script), "utf8"), { level: 9 });
+  const args = [
+    `-SubscriptionId ${psQuote(params.subscriptionId)}`,
+    `-ResourceGroupName ${psQuote(params.resourceGroupName)}`,
+    `-ArmEndpoint ${psQuote(params.armEndpoint)}`,
+    `-DeadlineSeconds ${Math.trunc(params.deadlineSeconds)}`,
+  ].join(" ");
+  return [
+    `$d='${packDense(deflated)}'`,
+    `$n=${deflated.length}`,
+    `$b=New-Object byte[] $n`,
+    `$a=0;$k=0;$i=0`,
+    `foreach($c in $d.ToCharArray()){$a=($a -shl 15) -bor ([int]$c-${DENSE_BASE});$k+=15;while($k -ge 8 -and $i -lt $n){$k-=8;$b[$i]=($a -shr $k) -band 255;$i++};$a=$a -band ((1 -shl $k)-1)}`,
+    `$z=New-Object IO.Compression.DeflateStream((New-Object IO.MemoryStream(,$b)),[IO.Compression.CompressionMode]::Decompress)`,
+    `$t=(New-Object IO.StreamReader($z,[Text.Encoding]::UTF8)).ReadToEnd()`,
+    `& ([scriptblock]::Create($t)) ${args}`,
+  ].join(";");
+}
+
+export class ProbeCommandTooLongError extends Error {}
+
+/**
+ * The extension's commandToExecute. Throws when it would not fit the budget, so
+ * an oversized probe fails at `pulumi preview` rather than on the VM.
+ */
+export function renderProbeCommand(script: string, params: ProbeParameters): string {
+  const encoded = Buffer.from(renderBootstrap(script, params), "utf16le").toString("base64");
+  const command = `powershell -ExecutionPolicy Bypass -NoProfile -NonInteractive -EncodedCommand ${encoded}`;
+  if (command.length > COMMAND_BUDGET) {
+    throw new ProbeCommandTooLongError(
+      `The probe's commandToExecute is ${command.length} characters; the budget is ${COMMAND_BUDGET} ` +
+        `(cmd.exe stops at ${CMD_LINE_LIMIT}). Shorten scripts/Invoke-IdentityProbe.ps1.`,
+    );
+  }
+  return command;
+}
+
+/**
+ * CSE reruns only when its settings or forceUpdateTag change. The tag follows
+ * what the probe will do (script, parameters) and the user's rerun token, so an
+ * unchanged lab does not rerun and a changed one always does.
+ */
+export function probeForceUpdateTag(script: string, params: ProbeParameters, rerunToken: string): string {
+  return createHash("sha256")
+    .update(JSON.stringify({ script: minifyPowerShell(script), params, rerunToken }))
+    .digest("hex")
+    .slice(0, 32);
+}
