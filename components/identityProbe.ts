@@ -41,7 +41,7 @@ export interface IdentityProbeArgs {
  */
 export class IdentityProbe extends pulumi.ComponentResource {
   public readonly extension: compute.VirtualMachineExtension;
-  /** The probe's verdict; with failureMode "fail", this rejects (and so fails the update) unless it succeeded. */
+  /** The probe's verdict. With failureMode "fail", anything but success also logs an error, which fails the update. */
   public readonly outcome: pulumi.Output<ProbeOutcome>;
   public readonly status: pulumi.Output<ProbeOutcome["status"]>;
   public readonly report: pulumi.Output<ProbeReport | null>;
@@ -60,7 +60,6 @@ export class IdentityProbe extends pulumi.ComponentResource {
       }));
     const commandToExecute = params.apply((p) => renderProbeCommand(script, p));
     const forceUpdateTag = pulumi.all([params, args.rerunToken ?? ""]).apply(([p, token]) => probeForceUpdateTag(script, p, token));
-    const deadline = pulumi.output(args.deadlineSeconds);
 
     this.extension = new compute.VirtualMachineExtension(
       `${name}-extension`,
@@ -97,22 +96,21 @@ export class IdentityProbe extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    this.outcome = pulumi
-      .all([view, args.targetResourceGroupName, args.failureMode, deadline])
-      .apply(([v, rg, mode]) => {
-        const outcome = readProbeOutcome(v.instanceView, rg);
-        if (outcome.status !== "succeeded" && mode === "fail") {
-          throw new pulumi.ResourceError(
-            `The identity probe ${outcome.status}: ${outcome.cause}\n` +
-              `Next step: ${outcome.nextStep}\n` +
-              `(Every resource was created and is in Pulumi's state. To keep the lab and only report ` +
-              `the probe's result, set probeFailureMode to "report".)`,
-            this,
-            true,
-          );
-        }
-        return outcome;
-      });
+    this.outcome = pulumi.all([view, args.targetResourceGroupName, args.failureMode]).apply(([v, rg, mode]) => {
+      const outcome = readProbeOutcome(v.instanceView, rg);
+      if (outcome.status !== "succeeded" && mode === "fail") {
+        // An error diagnostic fails the update, yet the outputs below still record
+        // the report, and every resource is already created and in Pulumi's state.
+        pulumi.log.error(
+          `The identity probe ${outcome.status}: ${outcome.cause}\n` +
+            `Next step: ${outcome.nextStep}\n` +
+            `(Every resource was created and is in Pulumi's state. To keep the lab and only report ` +
+            `the probe's result, set probeFailureMode to "report".)`,
+          this,
+        );
+      }
+      return outcome;
+    });
     this.status = this.outcome.apply((o) => o.status);
     this.report = this.outcome.apply((o) => o.report);
     this.registerOutputs({ status: this.status, report: this.report });

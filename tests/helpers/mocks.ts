@@ -1,0 +1,198 @@
+/**
+ * Pulumi's mock runtime, filled in with what Azure would compute.
+ *
+ * Mocks copy inputs to outputs and nothing more, so `newResource` supplies the
+ * Azure name (from vmName, vmExtensionName, ...), an ARM-style id, the VM's
+ * identity, the inline subnets' ids and RandomPassword.result; without them
+ * `vm.name` is undefined and the extension read gets `vmName: undefined` silently.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+export const SUBSCRIPTION_ID = "11111111-2222-3333-4444-555555555555";
+export const TENANT_ID = "99999999-8888-7777-6666-555555555555";
+export const VM_PRINCIPAL_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+export const MOCK_PASSWORD = "Mock-Passw0rd!Mock-Passw0rd";
+
+export interface Registered {
+  readonly type: string;
+  readonly name: string;
+  /** Inputs with secrets unwrapped. */
+  readonly inputs: Record<string, any>;
+  /** Paths of the inputs that reached the engine as secrets, e.g. "protectedSettings". */
+  readonly secretPaths: string[];
+  readonly id: string;
+}
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+/** The mock monitor hands secrets over in their wire form; unwrap them and note where they were. */
+function unwrapSecrets(value: any, path: string, found: string[]): any {
+  if (Array.isArray(value)) return value.map((v, i) => unwrapSecrets(v, `${path}[${i}]`, found));
+  if (value === null || typeof value !== "object") return value;
+  if (value[SECRET_SIG] === SECRET_VALUE) {
+    found.push(path);
+    return unwrapSecrets(value.value, path, found);
+  }
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v, path ? `${path}.${k}` : k, found)]));
+}
+
+export interface Invoked {
+  readonly token: string;
+  readonly inputs: Record<string, any>;
+}
+
+export interface MockAzure {
+  readonly registered: Registered[];
+  readonly invoked: Invoked[];
+  /** What getVirtualMachineExtension returns as instanceView; set per test. */
+  instanceView: unknown;
+  byType(type: string): Registered[];
+  one(type: string): Registered;
+}
+
+const ARM_TYPES: Record<string, [provider: string, collection: string]> = {
+  "azure-native:network:NetworkSecurityGroup": ["Microsoft.Network", "networkSecurityGroups"],
+  "azure-native:network:PublicIPAddress": ["Microsoft.Network", "publicIPAddresses"],
+  "azure-native:network:NatGateway": ["Microsoft.Network", "natGateways"],
+  "azure-native:network:VirtualNetwork": ["Microsoft.Network", "virtualNetworks"],
+  "azure-native:compute:VirtualMachine": ["Microsoft.Compute", "virtualMachines"],
+};
+
+/** Azure names from a logical name the way azure-native's autonaming does: name plus a random-looking suffix. */
+function autoname(logical: string): string {
+  let h = 0;
+  for (const c of logical) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return `${logical}${h.toString(16).padStart(8, "0").slice(0, 8)}`;
+}
+
+export function installMocks(options: { preview?: boolean; project?: string; stack?: string } = {}): MockAzure {
+  const registered: Registered[] = [];
+  const invoked: Invoked[] = [];
+  const azure: MockAzure = {
+    registered,
+    invoked,
+    instanceView: undefined,
+    byType: (type) => registered.filter((r) => r.type === type),
+    one: (type) => {
+      const found = registered.filter((r) => r.type === type);
+      if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
+      return found[0];
+    },
+  };
+  const sub = `/subscriptions/${SUBSCRIPTION_ID}`;
+
+  pulumi.runtime.setMocks(
+    {
+      newResource(args: pulumi.runtime.MockResourceArgs) {
+        const secretPaths: string[] = [];
+        const inputs = unwrapSecrets(args.inputs, "", secretPaths);
+        let id = `${args.name}_id`;
+        const state: Record<string, any> = { ...inputs };
+        switch (args.type) {
+          case "azure-native:resources:ResourceGroup": {
+            state.name = inputs.resourceGroupName ?? autoname(args.name);
+            id = `${sub}/resourceGroups/${state.name}`;
+            break;
+          }
+          case "azure-native:authorization:RoleAssignment": {
+            state.name = inputs.roleAssignmentName;
+            id = `${inputs.scope}/providers/Microsoft.Authorization/roleAssignments/${inputs.roleAssignmentName}`;
+            break;
+          }
+          case "azure-native:compute:VirtualMachineExtension": {
+            state.name = inputs.vmExtensionName;
+            id = `${sub}/resourceGroups/${inputs.resourceGroupName}/providers/Microsoft.Compute/virtualMachines/${inputs.vmName}/extensions/${inputs.vmExtensionName}`;
+            break;
+          }
+          case "random:index/randomPassword:RandomPassword": {
+            state.result = MOCK_PASSWORD;
+            break;
+          }
+          default: {
+            const arm = ARM_TYPES[args.type];
+            if (arm) {
+              const nameKey = Object.keys(inputs).find((k) => k.endsWith("Name") && k !== "resourceGroupName" && typeof inputs[k] === "string");
+              state.name = (nameKey && inputs[nameKey]) || autoname(args.name);
+              id = `${sub}/resourceGroups/${inputs.resourceGroupName}/providers/${arm[0]}/${arm[1]}/${state.name}`;
+            }
+          }
+        }
+        if (args.type === "azure-native:network:VirtualNetwork") {
+          state.subnets = (inputs.subnets ?? []).map((s: any) => ({ ...s, id: `${id}/subnets/${s.name}` }));
+        }
+        if (args.type === "azure-native:network:PublicIPAddress") state.ipAddress = "198.51.100.10";
+        if (args.type === "azure-native:compute:VirtualMachine") {
+          state.identity = { ...inputs.identity, principalId: VM_PRINCIPAL_ID, tenantId: TENANT_ID };
+          state.vmId = "0a1b2c3d-0000-4000-8000-000000000001";
+        }
+        registered.push({ type: args.type, name: args.name, inputs, secretPaths, id });
+        return { id, state };
+      },
+      call(args: pulumi.runtime.MockCallArgs) {
+        invoked.push({ token: args.token, inputs: args.inputs });
+        switch (args.token) {
+          case "azure-native:authorization:getClientConfig":
+            return { subscriptionId: SUBSCRIPTION_ID, tenantId: TENANT_ID, clientId: "c", objectId: "o" };
+          case "azure-native:compute:getVirtualMachineExtension":
+            return { ...args.inputs, name: args.inputs.vmExtensionName, instanceView: azure.instanceView };
+          default:
+            throw new Error(`unmocked invoke ${args.token}`);
+        }
+      },
+    },
+    options.project ?? "identity-lab",
+    options.stack ?? "dev",
+    options.preview ?? false,
+  );
+  return azure;
+}
+
+/** An output's value; rejects when the output does (Output.apply would never call back). */
+export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
+  return (output as unknown as { promise(): Promise<T> }).promise();
+}
+
+/** A transformation that records every resource's type, name, props and options. */
+export interface Captured {
+  readonly type: string;
+  readonly name: string;
+  readonly props: Record<string, any>;
+  readonly opts: pulumi.CustomResourceOptions;
+  readonly resourceIsComponent: boolean;
+}
+
+export function capture(into: Captured[]): pulumi.ResourceTransformation {
+  return (args) => {
+    into.push({
+      type: args.type,
+      name: args.name,
+      props: args.props,
+      opts: args.opts as pulumi.CustomResourceOptions,
+      resourceIsComponent: !(args.resource instanceof pulumi.CustomResource),
+    });
+    return undefined;
+  };
+}
+
+/** A CSE instance view as ARM returns it with $expand=instanceView. */
+export function cseInstanceView(stdout: string, stderr = ""): unknown {
+  return {
+    name: "identity-probe",
+    type: "Microsoft.Compute.CustomScriptExtension",
+    typeHandlerVersion: "1.10.18",
+    substatuses: [
+      { code: "ComponentStatus/StdOut/succeeded", level: "Info", displayStatus: "Provisioning succeeded", message: stdout },
+      { code: "ComponentStatus/StdErr/succeeded", level: "Info", displayStatus: "Provisioning succeeded", message: stderr },
+    ],
+    statuses: [
+      {
+        code: "ProvisioningState/succeeded",
+        level: "Info",
+        displayStatus: "Provisioning succeeded",
+        message: "Command execution finished",
+        time: "2026-11-28T17:03:11.5310000+00:00",
+      },
+    ],
+  };
+}

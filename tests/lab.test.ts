@@ -1,0 +1,244 @@
+/**
+ * The components under Pulumi's mock runtime: what would be sent to Azure.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { Captured, MOCK_PASSWORD, SUBSCRIPTION_ID, VM_PRINCIPAL_ID, capture, cseInstanceView, installMocks, valueOf } from "./helpers/mocks";
+import { forbiddenReport, stdoutWith, successReport } from "./helpers/reports";
+import { validateSettings, RawSettings } from "../lib/config";
+import { IdentityLab, IdentityProbe } from "../components";
+import { roleAssignmentName } from "../lib/roleAssignment";
+
+const azure = installMocks();
+const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+let counter = 0;
+
+async function deploy(raw: RawSettings = {}, stdout?: (rg: string) => string) {
+  const name = `t${++counter}`;
+  const errors = jest.spyOn(pulumi.log, "error").mockImplementation(() => Promise.resolve());
+  const before = azure.registered.length;
+  const captured: Captured[] = [];
+  const lab = new IdentityLab(name, { settings: validateSettings(raw) }, { transformations: [capture(captured)] });
+  const rg = await valueOf(lab.resourceGroupName);
+  azure.instanceView = cseInstanceView(stdoutWith((stdout ?? successReport)(rg)));
+  await valueOf(lab.vm.principalId);
+  const status = await valueOf(lab.probe.status);
+  const loggedErrors = errors.mock.calls.map((c) => String(c[0]));
+  errors.mockRestore();
+  const mine = azure.registered.slice(before);
+  const of = (type: string) => mine.filter((r) => r.type === type);
+  return { lab, rg, captured, mine, of, status, loggedErrors };
+}
+
+describe("IdentityLab with default settings", () => {
+  let d: Awaited<ReturnType<typeof deploy>>;
+  beforeAll(async () => {
+    d = await deploy();
+  });
+
+  test("Reader, for the VM's identity, on exactly the resource group's id", async () => {
+    const [ra] = d.of("azure-native:authorization:RoleAssignment");
+    const rgId = `/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${d.rg}`;
+    expect(ra.inputs.scope).toBe(rgId);
+    expect(ra.inputs.roleDefinitionId).toBe(`/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/${READER}`);
+    expect(ra.inputs.principalId).toBe(VM_PRINCIPAL_ID);
+    expect(ra.inputs.principalType).toBe("ServicePrincipal");
+    expect(ra.inputs.roleAssignmentName).toBe(roleAssignmentName(rgId, READER, VM_PRINCIPAL_ID));
+    expect(d.of("azure-native:authorization:RoleAssignment")).toHaveLength(1);
+  });
+
+  test("the extension depends on the role assignment (and a probe without it does not)", async () => {
+    const ext = d.captured.find((c) => c.type === "azure-native:compute:VirtualMachineExtension")!;
+    const deps = (ext.opts.dependsOn ?? []) as pulumi.Resource[];
+    expect(deps).toContain(d.lab.readerGrant.assignment);
+
+    // Negative control: the same capture sees no dependency when none is given.
+    const captured: Captured[] = [];
+    new IdentityProbe(
+      "control-probe",
+      {
+        resourceGroupName: "rg",
+        vmName: "vm",
+        location: "eastus2",
+        subscriptionId: SUBSCRIPTION_ID,
+        targetResourceGroupName: "rg",
+        armEndpoint: "https://management.azure.com/",
+        deadlineSeconds: 900,
+        failureMode: "report",
+        waitFor: [],
+      },
+      { transformations: [capture(captured)] },
+    );
+    const controlExt = captured.find((c) => c.type === "azure-native:compute:VirtualMachineExtension")!;
+    expect(controlExt.opts.dependsOn ?? []).not.toContain(d.lab.readerGrant.assignment);
+    expect(controlExt.opts.dependsOn ?? []).toHaveLength(0);
+  });
+
+  test("the VM: system-assigned identity, Trusted Launch, Azure Edition Gen2, platform patching", () => {
+    const [vm] = d.of("azure-native:compute:VirtualMachine");
+    expect(vm.inputs.identity).toEqual({ type: "SystemAssigned" });
+    expect(vm.inputs.securityProfile).toEqual({ securityType: "TrustedLaunch", uefiSettings: { secureBootEnabled: true, vTpmEnabled: true } });
+    expect(vm.inputs.storageProfile.imageReference).toEqual({
+      publisher: "MicrosoftWindowsServer",
+      offer: "WindowsServer",
+      sku: "2025-datacenter-azure-edition",
+      version: "latest",
+    });
+    expect(vm.inputs.hardwareProfile.vmSize).toBe("Standard_B2s_v2");
+    expect(vm.inputs.osProfile.computerName).toBe(`idlab-vm`);
+    expect(vm.inputs.osProfile.windowsConfiguration.patchSettings).toMatchObject({ patchMode: "AutomaticByPlatform", enableHotpatching: true });
+    expect(vm.inputs.diagnosticsProfile).toEqual({ bootDiagnostics: { enabled: true } });
+  });
+
+  test("OS disk and NIC are deleted with the VM", () => {
+    const [vm] = d.of("azure-native:compute:VirtualMachine");
+    expect(vm.inputs.storageProfile.osDisk.deleteOption).toBe("Delete");
+    const nics = vm.inputs.networkProfile.networkInterfaceConfigurations;
+    expect(nics).toHaveLength(1);
+    expect(nics[0].deleteOption).toBe("Delete");
+    const vmOpts = d.captured.find((c) => c.type === "azure-native:compute:VirtualMachine")!.opts;
+    expect(vmOpts.deleteBeforeReplace).toBe(true);
+  });
+
+  test("no public IP on the VM and no inbound allow rule", () => {
+    const [vm] = d.of("azure-native:compute:VirtualMachine");
+    const ipConfig = vm.inputs.networkProfile.networkInterfaceConfigurations[0].ipConfigurations[0];
+    expect(ipConfig.publicIPAddressConfiguration).toBeUndefined();
+    const [nsg] = d.of("azure-native:network:NetworkSecurityGroup");
+    expect((nsg.inputs.securityRules ?? []).filter((r: any) => r.direction === "Inbound" && r.access === "Allow")).toEqual([]);
+    // The only public IP is the NAT gateway's, which takes no inbound connections.
+    const pips = d.of("azure-native:network:PublicIPAddress");
+    expect(pips.map((p) => p.name)).toEqual(["t1-net-nat-ip"]);
+  });
+
+  test("explicit outbound: a NAT gateway on a subnet without default outbound access", () => {
+    const [vnet] = d.of("azure-native:network:VirtualNetwork");
+    const [nat] = d.of("azure-native:network:NatGateway");
+    const [subnet] = vnet.inputs.subnets;
+    expect(subnet.defaultOutboundAccess).toBe(false);
+    expect(subnet.natGateway.id).toContain("/natGateways/");
+    expect(subnet.networkSecurityGroup.id).toContain("/networkSecurityGroups/");
+    expect(nat.inputs.sku).toEqual({ name: "Standard" });
+    const [pip] = d.of("azure-native:network:PublicIPAddress");
+    expect(pip.inputs.sku.name).toBe("Standard");
+    expect(pip.inputs.publicIPAllocationMethod).toBe("Static");
+    expect(nat.inputs.publicIpAddresses).toEqual([{ id: pip.id }]);
+  });
+
+  test("the admin password is random, generated by @pulumi/random, and secret", async () => {
+    const [pw] = d.of("random:index/randomPassword:RandomPassword");
+    expect(pw.inputs).toMatchObject({ length: 24, minUpper: 2, minLower: 2, minNumeric: 2, minSpecial: 2 });
+    expect(await pulumi.isSecret(d.lab.vm.adminPassword)).toBe(true);
+    // Negative control: a plain output is not reported secret.
+    expect(await pulumi.isSecret(d.lab.vm.adminUsername)).toBe(false);
+    const [vm] = d.of("azure-native:compute:VirtualMachine");
+    expect(vm.inputs.osProfile.adminPassword).toBe(MOCK_PASSWORD);
+  });
+
+  test("the probe command is a secret in protectedSettings, and the extension is a single CSE 1.10", async () => {
+    const exts = d.of("azure-native:compute:VirtualMachineExtension");
+    expect(exts).toHaveLength(1);
+    expect(exts[0].inputs).toMatchObject({
+      publisher: "Microsoft.Compute",
+      type: "CustomScriptExtension",
+      typeHandlerVersion: "1.10",
+      vmExtensionName: "identity-probe",
+    });
+    expect(exts[0].inputs.settings).toBeUndefined();
+    expect(exts[0].inputs.protectedSettings.commandToExecute).toMatch(/^powershell -ExecutionPolicy Bypass -NoProfile -NonInteractive -EncodedCommand /);
+    expect(exts[0].inputs.forceUpdateTag).toMatch(/^[0-9a-f]{32}$/);
+    expect(exts[0].secretPaths).toEqual(["protectedSettings"]);
+  });
+
+  test("the report is read from the extension's instance view, after the extension", async () => {
+    const read = azure.invoked.filter((i) => i.token === "azure-native:compute:getVirtualMachineExtension");
+    expect(read.length).toBeGreaterThanOrEqual(1);
+    expect(read[0].inputs).toMatchObject({ vmExtensionName: "identity-probe", expand: "instanceView" });
+    expect(read[0].inputs.vmName).toBeTruthy();
+    expect(d.status).toBe("succeeded");
+    expect(d.loggedErrors).toEqual([]);
+    const report = await valueOf(d.lab.probe.report);
+    expect(report?.identity?.objectId).toBe(VM_PRINCIPAL_ID);
+  });
+
+  test("every resource is a child of the lab, named from its name, under identitylab: component types", () => {
+    const components = d.captured.filter((c) => c.resourceIsComponent).map((c) => c.type).sort();
+    expect(components).toEqual([
+      "identitylab:authorization:RoleGrant",
+      "identitylab:compute:IdentityProbe",
+      "identitylab:compute:WindowsVm",
+      "identitylab:lab:IdentityLab",
+      "identitylab:network:LabNetwork",
+    ]);
+    for (const c of d.captured) expect(c.name).toMatch(/^t1(-|$)/);
+  });
+});
+
+describe("IdentityLab options", () => {
+  test("RDP opt-in: one inbound rule from that source only, and a public IP on the VM", async () => {
+    const d = await deploy({ rdpSourceCidr: "203.0.113.7/32" });
+    const [nsg] = d.of("azure-native:network:NetworkSecurityGroup");
+    expect(nsg.inputs.securityRules).toEqual([
+      expect.objectContaining({ direction: "Inbound", access: "Allow", sourceAddressPrefix: "203.0.113.7/32", destinationPortRange: "3389", protocol: "Tcp" }),
+    ]);
+    const [vm] = d.of("azure-native:compute:VirtualMachine");
+    const pip = vm.inputs.networkProfile.networkInterfaceConfigurations[0].ipConfigurations[0].publicIPAddressConfiguration;
+    expect(pip).toMatchObject({ deleteOption: "Delete", sku: { name: "Standard" } });
+  });
+
+  test("defaultOutboundAccess: no NAT gateway, the subnet opts in", async () => {
+    const d = await deploy({ outboundAccess: "defaultOutboundAccess" });
+    expect(d.of("azure-native:network:NatGateway")).toHaveLength(0);
+    expect(d.of("azure-native:network:PublicIPAddress")).toHaveLength(0);
+    const [vnet] = d.of("azure-native:network:VirtualNetwork");
+    expect(vnet.inputs.subnets[0].defaultOutboundAccess).toBe(true);
+    expect(vnet.inputs.subnets[0].natGateway).toBeUndefined();
+  });
+
+  test("another cloud: the probe asks that cloud's ARM", async () => {
+    const d = await deploy({ cloud: "china" });
+    const [ext] = d.of("azure-native:compute:VirtualMachineExtension");
+    const bootstrap = Buffer.from(ext.inputs.protectedSettings.commandToExecute.split(" ").pop(), "base64").toString("utf16le");
+    expect(bootstrap).toContain("-ArmEndpoint 'https://management.chinacloudapi.cn/'");
+  });
+
+  test("a failed probe fails the update (an error diagnostic) with its cause and next step, and is still reported", async () => {
+    const d = await deploy({}, forbiddenReport);
+    expect(d.status).toBe("failed");
+    expect(d.loggedErrors).toHaveLength(1);
+    const message = d.loggedErrors[0];
+    expect(message).toMatch(/The identity probe failed: ARM kept refusing identity/);
+    expect(message).toMatch(/Next step: check `az role assignment list/);
+    expect(message).toMatch(/probeFailureMode to "report"/);
+  });
+
+  test("with probeFailureMode report, a failed probe is only reported", async () => {
+    const d = await deploy({ probeFailureMode: "report" }, forbiddenReport);
+    expect(d.status).toBe("failed");
+    expect(d.loggedErrors).toEqual([]);
+    const outcome = await valueOf(d.lab.probe.outcome);
+    expect(outcome).toMatchObject({ status: "failed", cause: expect.stringMatching(/RBAC had not propagated/) });
+  });
+
+  test("the rerun token changes forceUpdateTag and nothing else of the extension", async () => {
+    const probeArgs = {
+      resourceGroupName: "rg",
+      vmName: "vm",
+      location: "eastus2",
+      subscriptionId: SUBSCRIPTION_ID,
+      targetResourceGroupName: "rg",
+      armEndpoint: "https://management.azure.com/",
+      deadlineSeconds: 900,
+      failureMode: "report" as const,
+      waitFor: [],
+    };
+    const extensionInputs = async (name: string, rerunToken: string) => {
+      const probe = new IdentityProbe(name, { ...probeArgs, rerunToken });
+      await valueOf(probe.extension.id);
+      return azure.registered.find((r) => r.name === `${name}-extension`)!.inputs;
+    };
+    const a = await extensionInputs("rerun-a", "");
+    const b = await extensionInputs("rerun-b", "again");
+    expect(b.forceUpdateTag).not.toBe(a.forceUpdateTag);
+    expect({ ...b, forceUpdateTag: 0 }).toEqual({ ...a, forceUpdateTag: 0 });
+  });
+});

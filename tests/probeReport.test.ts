@@ -1,0 +1,69 @@
+import { readProbeOutcome, parseReport } from "../lib/probeReport";
+import { cseInstanceView } from "./helpers/mocks";
+import { forbiddenReport, stdoutWith, successReport } from "./helpers/reports";
+
+const RG = "idlab-rg0badf00d";
+
+describe("readProbeOutcome", () => {
+  test("a successful report after progress lines", () => {
+    const o = readProbeOutcome(cseInstanceView(stdoutWith(successReport(RG))) as any, RG);
+    expect(o.status).toBe("succeeded");
+    expect(o.report?.resourceGroup?.name).toBe(RG);
+    expect(o.report?.attempts).toEqual({ imds: 1, resourceGroup: 4, permissions: 1 });
+  });
+
+  test("line ends rendered as literal \\n, as some CSE versions show them", () => {
+    const stdout = ["[probe] imds: attempt 1 -> 200", successReport(RG), ""].join("\\n");
+    expect(readProbeOutcome(cseInstanceView(stdout) as any, RG).status).toBe("succeeded");
+  });
+
+  test("a report whose strings hold escaped newlines is still read whole", () => {
+    const report = successReport(RG, { resourceGroup: { id: "x", name: RG, location: "l", provisioningState: "Succeeded", tags: { note: "a\nb" } } });
+    const o = readProbeOutcome(cseInstanceView(stdoutWith(report)) as any, RG);
+    expect(o.report?.resourceGroup?.tags).toEqual({ note: "a\nb" });
+  });
+
+  test("the stdout tail cut to its last 4,096 bytes keeps a report that is last and short", () => {
+    const long = stdoutWith(successReport(RG), 200);
+    const tail = Buffer.from(long).subarray(-4096).toString("utf8");
+    expect(long.length).toBeGreaterThan(4096);
+    expect(readProbeOutcome(cseInstanceView(tail) as any, RG).status).toBe("succeeded");
+  });
+
+  test("a report cut off at its start is unreadable, and says why", () => {
+    const report = successReport(RG, { padding: "x".repeat(5000) });
+    const tail = Buffer.from(stdoutWith(report)).subarray(-4096).toString("utf8");
+    const o = readProbeOutcome(cseInstanceView(tail) as any, RG);
+    expect(o.status).toBe("unreadable");
+    expect(o).toMatchObject({ cause: expect.stringMatching(/cut off.*4,096 bytes/) });
+  });
+
+  test("a failed report names the cause and the next step", () => {
+    const o = readProbeOutcome(cseInstanceView(stdoutWith(forbiddenReport(RG))) as any, RG);
+    expect(o.status).toBe("failed");
+    if (o.status !== "failed") throw new Error("unreachable");
+    expect(o.cause).toMatch(/ARM kept refusing identity aaaaaaaa-.* on resource group idlab-rg0badf00d after 900.4s and 181 attempt/);
+    expect(o.cause).toMatch(/x-ms-request-id 5c4f1b1e/);
+    expect(o.nextStep).toMatch(/az role assignment list/);
+    expect(o.nextStep).toMatch(/probeRerunToken/);
+  });
+
+  test("no report at all, with stderr", () => {
+    const o = readProbeOutcome(cseInstanceView("starting\n", "At line:1 char:1 ParserError") as any, RG);
+    expect(o.status).toBe("unreadable");
+    expect(o).toMatchObject({ cause: expect.stringMatching(/wrote no report; stderr ends: At line:1/) });
+  });
+
+  test("no instance view at all", () => {
+    expect(readProbeOutcome(undefined, RG).status).toBe("unreadable");
+  });
+
+  test.each([
+    ['{"schema":"identitylab.probe/v1","ok":true}', /lacks ok, attempts/],
+    ['{"schema":"identitylab.probe/v1","ok":false,"attempts":{},"elapsedSeconds":1}', /gives no error/],
+    ['{"schema":"identitylab.probe/v1","ok":true,"attempts":{},"elapsedSeconds":1,"resourceGroup":null}', /lacks resourceGroup/],
+    ['{"schema":"identitylab.probe/v1","ok":tr', /not valid JSON/],
+  ])("rejects an incoherent report %s", (line, problem) => {
+    expect(parseReport(line)).toEqual({ problem: expect.stringMatching(problem) });
+  });
+});
