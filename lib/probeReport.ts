@@ -60,8 +60,7 @@ export interface ExtensionInstanceView {
   readonly substatuses?: ReadonlyArray<{ readonly code?: string; readonly message?: string }>;
 }
 
-const RERUN_STEP =
-  "after fixing it, rerun the probe with `pulumi config set probeRerunToken $(date +%s)` and `pulumi up`.";
+const RERUN_STEP = "after fixing it, rerun the probe with `pulumi config set probeRerunToken $(date +%s)` and `pulumi up`.";
 
 function substatus(view: ExtensionInstanceView | undefined, stream: "StdOut" | "StdErr"): string | undefined {
   return view?.substatuses?.find((s) => s.code?.startsWith(`ComponentStatus/${stream}/`))?.message;
@@ -76,7 +75,11 @@ export function parseReport(stdout: string): ProbeReport | { problem: string } {
       : { problem: "the probe wrote no report" };
   }
   // Only the line the report starts; CSE may render line ends as real newlines or as "\n".
-  const line = stdout.slice(at).split(/\r?\n/)[0].replace(/(\\r)?\\n\s*$/, "").trim();
+  const line = stdout
+    .slice(at)
+    .split(/\r?\n/)[0]
+    .replace(/(\\r)?\\n\s*$/, "")
+    .trim();
   let value: unknown;
   try {
     value = JSON.parse(line);

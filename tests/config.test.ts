@@ -31,7 +31,9 @@ describe("validateSettings", () => {
 
   test("Pulumi.yaml declares exactly the defaults that the code applies", () => {
     const project = parse(readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8"));
-    const declared = Object.fromEntries(Object.entries(project.config as Record<string, { default: unknown }>).map(([k, v]) => [k, v.default]));
+    const declared = Object.fromEntries(
+      Object.entries(project.config as Record<string, { default: unknown }>).map(([k, v]) => [k, v.default]),
+    );
     expect(declared).toEqual(DEFAULTS);
   });
 
@@ -116,7 +118,12 @@ describe("validateSettings", () => {
     ["tag value not string", { tags: '{"n":1}' }, "identity-lab:tags.n", /string/],
     ["tag name with slash", { tags: '{"a/b":"x"}' }, "identity-lab:tags", /without/],
     ["tag value too long", { tags: JSON.stringify({ v: "x".repeat(257) }) }, "identity-lab:tags.v", /256/],
-    ["too many tags", { tags: JSON.stringify(Object.fromEntries(Array.from({ length: 46 }, (_, i) => [`t${i}`, "x"]))) }, "identity-lab:tags", /45/],
+    [
+      "too many tags",
+      { tags: JSON.stringify(Object.fromEntries(Array.from({ length: 46 }, (_, i) => [`t${i}`, "x"]))) },
+      "identity-lab:tags",
+      /45/,
+    ],
     ["unknown cloud", { cloud: "germany" }, "azure-native:environment", /public/],
   ];
 

@@ -2,7 +2,16 @@
  * The components under Pulumi's mock runtime: what would be sent to Azure.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Captured, MOCK_PASSWORD, SUBSCRIPTION_ID, VM_PRINCIPAL_ID, capture, cseInstanceView, installMocks, valueOf } from "./helpers/mocks";
+import {
+  Captured,
+  MOCK_PASSWORD,
+  SUBSCRIPTION_ID,
+  VM_PRINCIPAL_ID,
+  capture,
+  cseInstanceView,
+  installMocks,
+  valueOf,
+} from "./helpers/mocks";
 import { forbiddenReport, stdoutWith, successReport } from "./helpers/reports";
 import { validateSettings, RawSettings } from "../lib/config";
 import { IdentityLab, IdentityProbe } from "../components";
@@ -39,7 +48,9 @@ describe("IdentityLab with default settings", () => {
     const [ra] = d.of("azure-native:authorization:RoleAssignment");
     const rgId = `/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${d.rg}`;
     expect(ra.inputs.scope).toBe(rgId);
-    expect(ra.inputs.roleDefinitionId).toBe(`/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/${READER}`);
+    expect(ra.inputs.roleDefinitionId).toBe(
+      `/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/${READER}`,
+    );
     expect(ra.inputs.principalId).toBe(VM_PRINCIPAL_ID);
     expect(ra.inputs.principalType).toBe("ServicePrincipal");
     expect(ra.inputs.roleAssignmentName).toBe(roleAssignmentName(rgId, READER, VM_PRINCIPAL_ID));
@@ -76,7 +87,10 @@ describe("IdentityLab with default settings", () => {
   test("the VM: system-assigned identity, Trusted Launch, Azure Edition Gen2, platform patching", () => {
     const [vm] = d.of("azure-native:compute:VirtualMachine");
     expect(vm.inputs.identity).toEqual({ type: "SystemAssigned" });
-    expect(vm.inputs.securityProfile).toEqual({ securityType: "TrustedLaunch", uefiSettings: { secureBootEnabled: true, vTpmEnabled: true } });
+    expect(vm.inputs.securityProfile).toEqual({
+      securityType: "TrustedLaunch",
+      uefiSettings: { secureBootEnabled: true, vTpmEnabled: true },
+    });
     expect(vm.inputs.storageProfile.imageReference).toEqual({
       publisher: "MicrosoftWindowsServer",
       offer: "WindowsServer",
@@ -85,7 +99,10 @@ describe("IdentityLab with default settings", () => {
     });
     expect(vm.inputs.hardwareProfile.vmSize).toBe("Standard_B2s_v2");
     expect(vm.inputs.osProfile.computerName).toBe(`idlab-vm`);
-    expect(vm.inputs.osProfile.windowsConfiguration.patchSettings).toMatchObject({ patchMode: "AutomaticByPlatform", enableHotpatching: true });
+    expect(vm.inputs.osProfile.windowsConfiguration.patchSettings).toMatchObject({
+      patchMode: "AutomaticByPlatform",
+      enableHotpatching: true,
+    });
     expect(vm.inputs.diagnosticsProfile).toEqual({ bootDiagnostics: { enabled: true } });
   });
 
@@ -144,7 +161,9 @@ describe("IdentityLab with default settings", () => {
       vmExtensionName: "identity-probe",
     });
     expect(exts[0].inputs.settings).toBeUndefined();
-    expect(exts[0].inputs.protectedSettings.commandToExecute).toMatch(/^powershell -ExecutionPolicy Bypass -NoProfile -NonInteractive -EncodedCommand /);
+    expect(exts[0].inputs.protectedSettings.commandToExecute).toMatch(
+      /^powershell -ExecutionPolicy Bypass -NoProfile -NonInteractive -EncodedCommand /,
+    );
     expect(exts[0].inputs.forceUpdateTag).toMatch(/^[0-9a-f]{32}$/);
     expect(exts[0].secretPaths).toEqual(["protectedSettings"]);
   });
@@ -161,7 +180,10 @@ describe("IdentityLab with default settings", () => {
   });
 
   test("every resource is a child of the lab, named from its name, under identitylab: component types", () => {
-    const components = d.captured.filter((c) => c.resourceIsComponent).map((c) => c.type).sort();
+    const components = d.captured
+      .filter((c) => c.resourceIsComponent)
+      .map((c) => c.type)
+      .sort();
     expect(components).toEqual([
       "identitylab:authorization:RoleGrant",
       "identitylab:compute:IdentityProbe",
@@ -178,7 +200,13 @@ describe("IdentityLab options", () => {
     const d = await deploy({ rdpSourceCidr: "203.0.113.7/32" });
     const [nsg] = d.of("azure-native:network:NetworkSecurityGroup");
     expect(nsg.inputs.securityRules).toEqual([
-      expect.objectContaining({ direction: "Inbound", access: "Allow", sourceAddressPrefix: "203.0.113.7/32", destinationPortRange: "3389", protocol: "Tcp" }),
+      expect.objectContaining({
+        direction: "Inbound",
+        access: "Allow",
+        sourceAddressPrefix: "203.0.113.7/32",
+        destinationPortRange: "3389",
+        protocol: "Tcp",
+      }),
     ]);
     const [vm] = d.of("azure-native:compute:VirtualMachine");
     const pip = vm.inputs.networkProfile.networkInterfaceConfigurations[0].ipConfigurations[0].publicIPAddressConfiguration;

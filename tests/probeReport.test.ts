@@ -18,7 +18,9 @@ describe("readProbeOutcome", () => {
   });
 
   test("a report whose strings hold escaped newlines is still read whole", () => {
-    const report = successReport(RG, { resourceGroup: { id: "x", name: RG, location: "l", provisioningState: "Succeeded", tags: { note: "a\nb" } } });
+    const report = successReport(RG, {
+      resourceGroup: { id: "x", name: RG, location: "l", provisioningState: "Succeeded", tags: { note: "a\nb" } },
+    });
     const o = readProbeOutcome(cseInstanceView(stdoutWith(report)) as any, RG);
     expect(o.report?.resourceGroup?.tags).toEqual({ note: "a\nb" });
   });

@@ -73,7 +73,9 @@ describe("index.ts", () => {
     );
     expect(rg).toMatch(/^demo-rg/);
     expect(await valueOf(program.principalId)).toBe(VM_PRINCIPAL_ID);
-    expect(await valueOf(program.roleAssignmentId)).toMatch(new RegExp(`/resourceGroups/${rg}/providers/Microsoft.Authorization/roleAssignments/[0-9a-f-]{36}$`));
+    expect(await valueOf(program.roleAssignmentId)).toMatch(
+      new RegExp(`/resourceGroups/${rg}/providers/Microsoft.Authorization/roleAssignments/[0-9a-f-]{36}$`),
+    );
     expect(await valueOf(program.vmId)).toMatch(/\/providers\/Microsoft.Compute\/virtualMachines\//);
     expect(await valueOf(program.probeStatus)).toBe("succeeded");
     expect(await valueOf(program.probeResourceGroup)).toMatchObject({ name: rg, provisioningState: "Succeeded" });

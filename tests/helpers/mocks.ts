@@ -112,7 +112,9 @@ export function installMocks(options: { preview?: boolean; project?: string; sta
           default: {
             const arm = ARM_TYPES[args.type];
             if (arm) {
-              const nameKey = Object.keys(inputs).find((k) => k.endsWith("Name") && k !== "resourceGroupName" && typeof inputs[k] === "string");
+              const nameKey = Object.keys(inputs).find(
+                (k) => k.endsWith("Name") && k !== "resourceGroupName" && typeof inputs[k] === "string",
+              );
               state.name = (nameKey && inputs[nameKey]) || autoname(args.name);
               id = `${sub}/resourceGroups/${inputs.resourceGroupName}/providers/${arm[0]}/${arm[1]}/${state.name}`;
             }
