@@ -160,6 +160,18 @@ describe("AzureEmulator", () => {
       expect(newer.status).toBe(200);
     });
 
+    it("serves the token path with a trailing slash, as @azure/msal-node requests it", async () => {
+      const r = await call(`${emu.imdsUrl}/metadata/identity/oauth2/token/?api-version=2018-02-01&resource=${encodeURIComponent(ARM)}`, {
+        headers: { Metadata: "true" },
+      });
+      expect(r.status).toBe(200);
+      expect(emu.requests[0]).toMatchObject({ endpoint: "imds", path: "/metadata/identity/oauth2/token/" });
+      const elsewhere = await call(`${emu.imdsUrl}/metadata/identity/oauth2/tokens?api-version=2018-02-01&resource=x`, {
+        headers: { Metadata: "true" },
+      });
+      expect([elsewhere.status, emu.requests[1].endpoint]).toEqual([404, "other"]);
+    });
+
     it("requires `resource` and rejects duplicated query parameters", async () => {
       const noResource = await call(tokenUrl(emu, "api-version=2018-02-01"), { headers: { Metadata: "true" } });
       expect(noResource.status).toBe(400);

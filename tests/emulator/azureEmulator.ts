@@ -264,6 +264,11 @@ export class AzureEmulator {
     this.requireStarted();
     return this.tls!.certPath;
   }
+  /** Epoch ms of start(); RecordedRequest.atMs counts from here. */
+  get startedAtMs(): number {
+    this.requireStarted();
+    return this.startedAt;
+  }
   /** The system-assigned identity IMDS currently serves (null: none enabled). */
   get vmIdentity(): VmIdentity | null {
     return this.identity ? { ...this.identity } : null;
@@ -478,7 +483,8 @@ export class AzureEmulator {
 
   private handleImds(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const endpoint: Endpoint | "other" = url.pathname.toLowerCase() === IMDS_TOKEN_PATH ? "imds" : "other";
+    // @azure/msal-node 7 asks for ".../oauth2/token/" (trailing slash), which real IMDS serves too.
+    const endpoint: Endpoint | "other" = url.pathname.toLowerCase().replace(/\/+$/, "") === IMDS_TOKEN_PATH ? "imds" : "other";
     const rec = this.record(req, "imds", endpoint, url);
     const send = (status: number, body: string, headers: Record<string, string> = {}) => {
       rec.status = status;
