@@ -29,7 +29,7 @@ const RBAC_DELAY_MS = 900;
 interface ChildRun {
   code: number | null;
   stderr: string;
-  result: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  result: any;
   grantedAt: number | null;
 }
 

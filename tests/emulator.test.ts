@@ -28,7 +28,7 @@ interface Answer {
   status: number;
   headers: Headers;
   text: string;
-  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  json: any;
 }
 
 async function call(url: string, init: RequestInit = {}): Promise<Answer> {
@@ -93,7 +93,17 @@ describe("AzureEmulator", () => {
       expect(r.headers.get("content-type")).toMatch(/^application\/json/);
       const b = r.json;
       expect(Object.keys(b).sort()).toEqual(
-        ["access_token", "client_id", "expires_in", "expires_on", "ext_expires_in", "not_before", "refresh_token", "resource", "token_type"].sort(),
+        [
+          "access_token",
+          "client_id",
+          "expires_in",
+          "expires_on",
+          "ext_expires_in",
+          "not_before",
+          "refresh_token",
+          "resource",
+          "token_type",
+        ].sort(),
       );
       for (const k of ["expires_in", "expires_on", "not_before", "ext_expires_in"]) expect(b[k]).toMatch(/^\d+$/);
       expect(b).toMatchObject({ refresh_token: "", resource: ARM, token_type: "Bearer", client_id: CLIENT, expires_in: "86399" });
@@ -190,7 +200,12 @@ describe("AzureEmulator", () => {
       expect((await call(q(`&object_id=${PRINCIPAL}`), h)).status).toBe(200);
       const other = await call(q("&client_id=99999999-9999-9999-9999-999999999999"), h);
       expect([other.status, other.json]).toEqual([400, notFound]);
-      const uami = await call(q(`&msi_res_id=${encodeURIComponent("/subscriptions/x/resourceGroups/y/providers/Microsoft.ManagedIdentity/userAssignedIdentities/z")}`), h);
+      const uami = await call(
+        q(
+          `&msi_res_id=${encodeURIComponent("/subscriptions/x/resourceGroups/y/providers/Microsoft.ManagedIdentity/userAssignedIdentities/z")}`,
+        ),
+        h,
+      );
       expect([uami.status, uami.json]).toEqual([400, notFound]);
       emu.setVmIdentity(null);
       const none = await call(q(""), h);
@@ -231,7 +246,9 @@ describe("AzureEmulator", () => {
       expect(missing.json).toEqual({
         error: { code: "AuthenticationFailed", message: "Authentication failed. The 'Authorization' header is missing." },
       });
-      expect(missing.headers.get("www-authenticate")).toMatch(/^Bearer authorization_uri="https:\/\/login\.windows\.net\/", error="invalid_token"/);
+      expect(missing.headers.get("www-authenticate")).toMatch(
+        /^Bearer authorization_uri="https:\/\/login\.windows\.net\/", error="invalid_token"/,
+      );
 
       const basic = await call(rgUrl(emu, "rg-a"), { headers: { Authorization: "Basic dXNlcjpwYXNz" } });
       expect([basic.status, basic.json.error.code]).toEqual([401, "AuthenticationFailed"]);
@@ -321,7 +338,10 @@ describe("AzureEmulator", () => {
         properties: { provisioningState: "Succeeded" },
       });
       // path segments and names are case-insensitive, as in ARM
-      const shouty = await call(`${emu.armUrl}/SUBSCRIPTIONS/${SUB.toUpperCase()}/RESOURCEGROUPS/RG-A?api-version=2022-09-01`, bearer(token));
+      const shouty = await call(
+        `${emu.armUrl}/SUBSCRIPTIONS/${SUB.toUpperCase()}/RESOURCEGROUPS/RG-A?api-version=2022-09-01`,
+        bearer(token),
+      );
       expect([shouty.status, shouty.json.name]).toEqual([200, "rg-a"]);
       const untagged = await call(rgUrl(emu, "rg-b"), bearer(token));
       expect(untagged.json.tags).toBeUndefined();
@@ -349,7 +369,11 @@ describe("AzureEmulator", () => {
 
     it("does not let another resource group's (or principal's) assignment grant the read", async () => {
       emu.assignRole({ scope: `/subscriptions/${SUB}/resourceGroups/rg-b`, roleDefinitionId: READER_ROLE_ID, principalId: PRINCIPAL });
-      emu.assignRole({ scope: `/subscriptions/${SUB}`, roleDefinitionId: OWNER_ROLE_ID, principalId: "77777777-7777-7777-7777-777777777777" });
+      emu.assignRole({
+        scope: `/subscriptions/${SUB}`,
+        roleDefinitionId: OWNER_ROLE_ID,
+        principalId: "77777777-7777-7777-7777-777777777777",
+      });
       const r = await call(rgUrl(emu, "rg-a"), bearer(token));
       expect(r.status).toBe(403);
       expect(r.json).toEqual({
@@ -362,10 +386,18 @@ describe("AzureEmulator", () => {
     });
 
     it("inherits from '/' and from the resource group itself, on segment boundaries only", async () => {
-      const rgPrefix = emu.assignRole({ scope: `/subscriptions/${SUB}/resourceGroups/rg`, roleDefinitionId: READER_ROLE_ID, principalId: PRINCIPAL });
+      const rgPrefix = emu.assignRole({
+        scope: `/subscriptions/${SUB}/resourceGroups/rg`,
+        roleDefinitionId: READER_ROLE_ID,
+        principalId: PRINCIPAL,
+      });
       expect((await call(rgUrl(emu, "rg-a"), bearer(token))).status).toBe(403);
       emu.removeRoleAssignment(rgPrefix);
-      const own = emu.assignRole({ scope: `/SUBSCRIPTIONS/${SUB}/resourcegroups/RG-A/`, roleDefinitionId: READER_ROLE_ID, principalId: PRINCIPAL });
+      const own = emu.assignRole({
+        scope: `/SUBSCRIPTIONS/${SUB}/resourcegroups/RG-A/`,
+        roleDefinitionId: READER_ROLE_ID,
+        principalId: PRINCIPAL,
+      });
       expect((await call(rgUrl(emu, "rg-a"), bearer(token))).status).toBe(200);
       emu.removeRoleAssignment(own);
       emu.assignRole({ scope: "/", roleDefinitionId: READER_ROLE_ID, principalId: PRINCIPAL });
@@ -376,7 +408,9 @@ describe("AzureEmulator", () => {
 
     it("matches actions with wildcards and subtracts the same role's notActions", async () => {
       const grant = async (actions: string[], notActions: string[] = []) => {
-        const id = `${Math.floor(Math.random() * 1e8).toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
+        const id = `${Math.floor(Math.random() * 1e8)
+          .toString(16)
+          .padStart(8, "0")}-0000-4000-8000-000000000000`;
         emu.addRoleDefinition({ id, roleName: `custom-${id}`, actions, notActions });
         const a = emu.assignRole({ scope: `/subscriptions/${SUB}`, roleDefinitionId: id, principalId: PRINCIPAL });
         const status = (await call(rgUrl(emu, "rg-a"), bearer(token))).status;
@@ -391,14 +425,20 @@ describe("AzureEmulator", () => {
       expect(await grant(["Microsoft.Resources/subscriptions/resourceGroups/write"])).toBe(403);
       expect(await grant(["Microsoft.Resources/*"], ["Microsoft.Resources/subscriptions/resourceGroups/*"])).toBe(403);
       expect(await grant(["*"], ["*/read"])).toBe(403);
-      for (const builtIn of [CONTRIBUTOR_ROLE_ID, OWNER_ROLE_ID, `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/${READER_ROLE_ID}`]) {
+      for (const builtIn of [
+        CONTRIBUTOR_ROLE_ID,
+        OWNER_ROLE_ID,
+        `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/${READER_ROLE_ID}`,
+      ]) {
         const a = emu.assignRole({ scope: `/subscriptions/${SUB}`, roleDefinitionId: builtIn, principalId: PRINCIPAL });
         expect((await call(rgUrl(emu, "rg-a"), bearer(token))).status).toBe(200);
         emu.removeRoleAssignment(a);
       }
       expect(actionMatches("Microsoft.Authorization/*/Write", "Microsoft.Authorization/roleAssignments/write")).toBe(true);
       expect(actionMatches("Microsoft.Resources/*", "Microsoft.ResourcesX/a/read")).toBe(false);
-      expect(() => emu.assignRole({ scope: "/", roleDefinitionId: "12345678-0000-0000-0000-000000000000", principalId: PRINCIPAL })).toThrow(/unknown role definition/);
+      expect(() =>
+        emu.assignRole({ scope: "/", roleDefinitionId: "12345678-0000-0000-0000-000000000000", principalId: PRINCIPAL }),
+      ).toThrow(/unknown role definition/);
     });
 
     it("answers 404 ResourceGroupNotFound / SubscriptionNotFound to an authorized caller", async () => {
@@ -417,7 +457,13 @@ describe("AzureEmulator", () => {
 
     it("honours an assignment only once effectiveAfterMs has passed", async () => {
       const before = Date.now();
-      const id = emu.assignRole({ scope: `/subscriptions/${SUB}`, roleDefinitionId: READER_ROLE_ID, principalId: PRINCIPAL, effectiveAfterMs: 600, name: "delayed" });
+      const id = emu.assignRole({
+        scope: `/subscriptions/${SUB}`,
+        roleDefinitionId: READER_ROLE_ID,
+        principalId: PRINCIPAL,
+        effectiveAfterMs: 600,
+        name: "delayed",
+      });
       expect(id).toBe(`/subscriptions/${SUB}/providers/Microsoft.Authorization/roleAssignments/delayed`);
       const listed = emu.listRoleAssignments();
       expect(listed).toEqual([
@@ -445,7 +491,11 @@ describe("AzureEmulator", () => {
       emu.assignRole({ scope: `/subscriptions/${SUB}`, roleDefinitionId: READER_ROLE_ID, principalId: PRINCIPAL });
       emu.assignRole({ scope: `/subscriptions/${SUB}/resourceGroups/rg-a`, roleDefinitionId: CONTRIBUTOR_ROLE_ID, principalId: PRINCIPAL });
       emu.assignRole({ scope: `/subscriptions/${SUB}/resourceGroups/rg-b`, roleDefinitionId: OWNER_ROLE_ID, principalId: PRINCIPAL });
-      emu.assignRole({ scope: `/subscriptions/${SUB}`, roleDefinitionId: OWNER_ROLE_ID, principalId: "77777777-7777-7777-7777-777777777777" });
+      emu.assignRole({
+        scope: `/subscriptions/${SUB}`,
+        roleDefinitionId: OWNER_ROLE_ID,
+        principalId: "77777777-7777-7777-7777-777777777777",
+      });
       const r = await call(permUrl(emu, "rg-a"), bearer(token));
       expect(r.status).toBe(200);
       expect(r.json.value).toHaveLength(2);
@@ -581,7 +631,11 @@ describe("AzureEmulator", () => {
       ]);
       expect(r[0].path).toBe("/metadata/identity/oauth2/token");
       expect(r[0].query).toEqual({ "api-version": "2018-02-01", resource: ARM });
-      expect(r[1]).toMatchObject({ path: `/subscriptions/${SUB}/resourceGroups/rg-a`, query: { "api-version": "2022-09-01" }, callerObjectId: PRINCIPAL });
+      expect(r[1]).toMatchObject({
+        path: `/subscriptions/${SUB}/resourceGroups/rg-a`,
+        query: { "api-version": "2022-09-01" },
+        callerObjectId: PRINCIPAL,
+      });
       for (let i = 1; i < r.length; i++) expect(r[i].atMs).toBeGreaterThanOrEqual(r[i - 1].atMs);
       const dump = JSON.stringify(r);
       expect(dump).not.toContain(token.split(".")[2]);

@@ -48,14 +48,7 @@ import {
   imdsFaultBody,
 } from "./errors";
 import { decodeJwt, keyId, opaque, signJwt, verifyJwtSignature, type JwtClaims } from "./jwt";
-import {
-  BUILT_IN_ROLES,
-  normalizeScope,
-  RESOURCE_GROUP_READ,
-  roleGrants,
-  scopeCovers,
-  type RoleDefinition,
-} from "./rbac";
+import { BUILT_IN_ROLES, normalizeScope, RESOURCE_GROUP_READ, roleGrants, scopeCovers, type RoleDefinition } from "./rbac";
 import { makeLocalhostCert, type TlsMaterial } from "./tls";
 
 export type Endpoint = "imds" | "resourceGroup" | "permissions";
@@ -208,9 +201,7 @@ export class AzureEmulator {
 
     const imds = http.createServer((req, res) => this.handleImds(req, res));
     const armHttp = http.createServer((req, res) => this.handleArm(req, res, "arm-http"));
-    const armHttps = https.createServer({ cert: this.tls.cert, key: this.tls.key }, (req, res) =>
-      this.handleArm(req, res, "arm-https"),
-    );
+    const armHttps = https.createServer({ cert: this.tls.cert, key: this.tls.key }, (req, res) => this.handleArm(req, res, "arm-https"));
     this.servers = [imds, armHttp, armHttps];
     for (const server of this.servers) {
       server.on("connection", (socket: Socket) => {
@@ -581,7 +572,10 @@ export class AzureEmulator {
         "x-ms-ratelimit-remaining-subscription-reads": String(this.takeRead(subForHeaders)),
         "x-ms-request-id": requestId,
         "x-ms-correlation-request-id": correlation,
-        "x-ms-routing-request-id": `WESTUS:${new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}:${requestId}`,
+        "x-ms-routing-request-id": `WESTUS:${new Date()
+          .toISOString()
+          .replace(/[-:]/g, "")
+          .replace(/\.\d+Z$/, "Z")}:${requestId}`,
         "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
         "X-Content-Type-Options": "nosniff",
         ...headers,
@@ -679,7 +673,10 @@ export class AzureEmulator {
     }
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m) {
-      return { error: arm.invalidAuthorizationFormat(), challenge: "The authentication failed because of invalid 'Authorization' header format." };
+      return {
+        error: arm.invalidAuthorizationFormat(),
+        challenge: "The authentication failed because of invalid 'Authorization' header format.",
+      };
     }
     const decoded = decodeJwt(m[1]);
     if (!decoded || !this.publicKey || !verifyJwtSignature(decoded, this.publicKey)) {
@@ -758,7 +755,8 @@ export class AzureEmulator {
 
 const MALFORMED: Record<Endpoint, string> = {
   imds: '{"access_token":"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL21hbmFnZW1lbnQuYXp1cmUuY29tLyJ9","refresh_token":"","expires_in":"8639',
-  resourceGroup: '{"id":"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg","name":"rg","type":"Microsoft.Resources/resourceGroups","locat',
+  resourceGroup:
+    '{"id":"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg","name":"rg","type":"Microsoft.Resources/resourceGroups","locat',
   permissions: '{"value":[{"actions":["*/read"],"notActions":[',
 };
 

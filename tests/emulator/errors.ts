@@ -103,7 +103,10 @@ export function imdsFaultBody(status: number): ImdsErrorBody {
     case 400:
       return IMDS_IDENTITY_NOT_FOUND;
     case 500:
-      return { error: "unknown", error_description: "Failed to retrieve token from the Active directory. For details see logs in C:\\WindowsAzure\\Logs\\Plugins" };
+      return {
+        error: "unknown",
+        error_description: "Failed to retrieve token from the Active directory. For details see logs in C:\\WindowsAzure\\Logs\\Plugins",
+      };
     default:
       return { error: `http_${status}`, error_description: httpReason(status) };
   }
@@ -163,7 +166,15 @@ export const arm = {
 /** Default body for an injected ARM fault with this status. */
 export function armFaultBody(
   status: number,
-  ctx: { subscriptionId: string; resourceGroup: string; objectId: string; action: string; scope: string; retryAfter: string; correlationId: string },
+  ctx: {
+    subscriptionId: string;
+    resourceGroup: string;
+    objectId: string;
+    action: string;
+    scope: string;
+    retryAfter: string;
+    correlationId: string;
+  },
 ): ArmErrorBody {
   switch (status) {
     case 400:
@@ -179,14 +190,23 @@ export function armFaultBody(
     case 500:
       return armError(
         "InternalServerError",
-        `Encountered internal server error. Diagnostic information: timestamp '${new Date().toISOString().replace(/[-:TZ.]/g, "").slice(0, 14)}Z', subscription id '${ctx.subscriptionId}', tracking id '${ctx.correlationId}', request correlation id '${ctx.correlationId}'.`,
+        `Encountered internal server error. Diagnostic information: timestamp '${new Date()
+          .toISOString()
+          .replace(/[-:TZ.]/g, "")
+          .slice(
+            0,
+            14,
+          )}Z', subscription id '${ctx.subscriptionId}', tracking id '${ctx.correlationId}', request correlation id '${ctx.correlationId}'.`,
       );
     case 502:
       return armError("BadGateway", "The gateway received an invalid response from the upstream server.");
     case 503:
       return armError("ServiceUnavailable", "The service is currently unavailable. Please try again later.");
     case 504:
-      return armError("GatewayTimeout", "The gateway did not receive a response from 'Microsoft.Resources' within the specified time period.");
+      return armError(
+        "GatewayTimeout",
+        "The gateway did not receive a response from 'Microsoft.Resources' within the specified time period.",
+      );
     default:
       return armError(httpReason(status).replace(/\s+/g, ""), httpReason(status));
   }

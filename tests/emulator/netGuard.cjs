@@ -42,9 +42,8 @@ net.Socket.prototype.connect = function guardedConnect(...args) {
   state.connections.push({ host: t.host, port: t.port });
   if (!LOOPBACK.has(t.host.toLowerCase())) {
     state.blocked.push({ host: t.host, port: t.port });
-    const socket = this;
-    process.nextTick(() => socket.destroy(blockedError(`${t.host}:${t.port}`)));
-    return socket;
+    process.nextTick(() => this.destroy(blockedError(`${t.host}:${t.port}`)));
+    return this;
   }
   return originalConnect.apply(this, args);
 };

@@ -53,7 +53,9 @@ export function makeLocalhostCert(): TlsMaterial {
     rmSync(dir, { recursive: true, force: true });
     const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
     if (e.code === "ENOENT") {
-      throw new Error("AzureEmulator needs the `openssl` CLI to make its TLS certificate, and it is not on PATH (apt-get install openssl).");
+      throw new Error(
+        "AzureEmulator needs the `openssl` CLI to make its TLS certificate, and it is not on PATH (apt-get install openssl).",
+      );
     }
     throw new Error(`openssl could not make the emulator's certificate: ${e.stderr?.toString() ?? e.message}`);
   }
