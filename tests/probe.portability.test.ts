@@ -259,7 +259,7 @@ describe("probe portability to Windows PowerShell 5.1", () => {
 
   test("the parameters are exactly the contract's, with its defaults", () => {
     const doc = readFileSync(path.join(__dirname, "..", "docs", "probe-contract.md"), "utf8");
-    const table = [...doc.matchAll(/^\| `-(\w+)` \| (.+?) \|/gm)].map(([, name, def]) => ({
+    const table = [...doc.matchAll(/^\|\s*`-(\w+)`\s*\|\s*(.+?)\s*\|/gm)].map(([, name, def]) => ({
       name,
       mandatory: def.trim() === "(required)",
       default: def.trim() === "(required)" ? null : def.trim().replace(/^`|`$/g, ""),

@@ -1,0 +1,483 @@
+/**
+ * The probe, run by real PowerShell against the IMDS/ARM emulator, with its
+ * timing parameters scaled down (backoff 0.05 s, cap 0.2 s, request timeout
+ * 1 s). Every case also checks the invariants of docs/probe-contract.md: exit 0,
+ * the report is the last stdout line, compact, < 3,500 bytes, ASCII, and no
+ * access token anywhere in stdout or stderr.
+ *
+ * Cases are independent (one emulator each) and run concurrently.
+ */
+import { AzureEmulator, READER_ROLE_ID, type Fault, type Endpoint } from "./emulator";
+import { runProbe, type ProbeRun } from "./helpers/pwsh";
+
+const RG = "rg-identity-lab";
+// Scaled-down timing. The request timeout stays generous so that a slow pwsh start on a busy CI machine
+// is not mistaken for a hang; the hang cases set it to 1 s themselves.
+const FAST = { RetryBaseSeconds: 0.05, RetryCapSeconds: 0.2, RequestTimeoutSeconds: 5 };
+// A base64url-encoded JSON object, as every JWS header and payload is: a whole token or a piece of one.
+const JWT_LIKE = /eyJ[A-Za-z0-9_-]{8,}/;
+
+interface Lab {
+  emu: AzureEmulator;
+  /** Date.now() right after start(); the emulator's atMs counts from (about) here. */
+  t0: number;
+  scope: string;
+}
+
+interface LabOptions {
+  role?: "resourceGroup" | "subscription" | "none";
+  addResourceGroup?: boolean;
+  tags?: Record<string, string>;
+  /** Use the emulator whose IMDS tokens live 200 s (inside the probe's 5-minute refresh window). */
+  shortLivedTokens?: boolean;
+  faults?: Partial<Record<Endpoint, Fault[]>>;
+}
+
+/**
+ * Emulators are started once and reused: start() generates an RSA key and a certificate
+ * synchronously, which would stall the event loop (and so every other case's emulator) if it
+ * happened while probes run. Two slots also cap concurrent pwsh processes at the 2 CI cores.
+ */
+interface Slot {
+  lab: Lab;
+  identity: NonNullable<AzureEmulator["vmIdentity"]>;
+}
+const SLOTS = 2;
+let pool: Promise<{ slots: Slot[]; shortLived: Slot }> | undefined;
+const free: Slot[] = [];
+const waiting: ((slot: Slot) => void)[] = [];
+
+async function startSlot(options?: { tokenLifetimeSeconds?: number }): Promise<Slot> {
+  const emu = new AzureEmulator(options);
+  await emu.start();
+  const lab = { emu, t0: Date.now(), scope: `/subscriptions/${emu.subscriptionId}/resourceGroups/${RG}` };
+  return { lab, identity: emu.vmIdentity! };
+}
+
+function getPool() {
+  if (!pool) {
+    pool = (async () => {
+      const slots: Slot[] = [];
+      for (let i = 0; i < SLOTS; i++) slots.push(await startSlot());
+      const shortLived = await startSlot({ tokenLifetimeSeconds: 200 });
+      free.push(...slots);
+      return { slots, shortLived };
+    })();
+  }
+  return pool;
+}
+
+async function acquire(): Promise<Slot> {
+  await getPool();
+  const slot = free.pop();
+  return slot ?? new Promise<Slot>((resolve) => waiting.push(resolve));
+}
+
+function release(slot: Slot): void {
+  const next = waiting.shift();
+  if (next) next(slot);
+  else free.push(slot);
+}
+
+function reset(slot: Slot): void {
+  const { emu } = slot.lab;
+  emu.clearFaults();
+  emu.clearRequests();
+  for (const a of emu.listRoleAssignments()) emu.removeRoleAssignment(a.id);
+  emu.removeResourceGroup(RG);
+  emu.setVmIdentity(slot.identity);
+}
+
+afterAll(async () => {
+  if (!pool) return;
+  const { slots, shortLived } = await pool;
+  await Promise.all([...slots, shortLived].map((s) => s.lab.emu.stop()));
+});
+
+async function withLab(options: LabOptions, body: (lab: Lab) => Promise<void>): Promise<void> {
+  const slot = await acquire();
+  const own = options.shortLivedTokens ? (await getPool()).shortLived : slot;
+  try {
+    reset(own);
+    const { emu, scope } = own.lab;
+    if (options.addResourceGroup !== false) emu.addResourceGroup({ name: RG, location: "westus", tags: options.tags ?? { env: "lab" } });
+    const role = options.role ?? "resourceGroup";
+    if (role !== "none") {
+      emu.assignRole({
+        scope: role === "subscription" ? `/subscriptions/${emu.subscriptionId}` : scope,
+        roleDefinitionId: READER_ROLE_ID,
+        principalId: emu.vmIdentity!.principalId,
+      });
+    }
+    for (const [endpoint, faults] of Object.entries(options.faults ?? {})) emu.injectFaults(endpoint as Endpoint, ...faults!);
+    await body(own.lab);
+  } finally {
+    reset(own);
+    release(slot);
+  }
+}
+
+async function until(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function probe(lab: Lab, params: Record<string, string | number> = {}, mode: "embedded" | "file" = "embedded"): Promise<ProbeRun> {
+  return runProbe({
+    mode,
+    params: { SubscriptionId: lab.emu.subscriptionId, ResourceGroupName: RG, DeadlineSeconds: 8, ...FAST, ...params },
+    env: { IDENTITYLAB_IMDS_ENDPOINT: lab.emu.imdsUrl, IDENTITYLAB_ARM_URL: lab.emu.armUrl },
+  });
+}
+
+function leaksToken(text: string): boolean {
+  return JWT_LIKE.test(text);
+}
+
+/** The contract's invariants, for every run. */
+function expectContract(run: ProbeRun): any {
+  const context = `stdout:\n${run.stdout}\nstderr:\n${run.stderr}`;
+  if (run.code !== 0 || run.report === null)
+    throw new Error(`probe exited ${run.code} (${run.signal}) without a parseable report\n${context}`);
+  expect(run.stderr).toBe("");
+  expect(leaksToken(run.stdout) || leaksToken(run.stderr)).toBe(false);
+  expect(Buffer.byteLength(run.lastLine, "utf8")).toBeLessThan(3500);
+  expect(run.lastLine).toMatch(/^[\x20-\x7e]+$/);
+  expect(run.lastLine.startsWith('{"schema":"identitylab.probe/v1"')).toBe(true);
+  const r = run.report;
+  expect(Object.keys(r)).toEqual([
+    "schema",
+    "ok",
+    "resourceGroup",
+    "identity",
+    "permissions",
+    "attempts",
+    "elapsedSeconds",
+    "trimmed",
+    "error",
+  ]);
+  expect(Object.keys(r.attempts)).toEqual(["imds", "resourceGroup", "permissions"]);
+  expect(Array.isArray(r.trimmed)).toBe(true);
+  // Progress lines are short.
+  for (const line of run.stdout.split(/\r?\n/).slice(0, -2)) expect(line.length).toBeLessThan(120);
+  if (r.ok) {
+    expect(r.error).toBeNull();
+  } else {
+    expect(Object.keys(r.error)).toEqual(["phase", "status", "code", "message", "requestId"]);
+    expect(typeof r.error.message).toBe("string");
+  }
+  return r;
+}
+
+function requests(lab: Lab, endpoint: Endpoint) {
+  return lab.emu.requests.filter((q) => q.endpoint === endpoint);
+}
+
+describe("probe behaviour against the emulator", () => {
+  test("the token detector used below does catch a real token (negative control)", async () => {
+    await withLab({}, async ({ emu }) => {
+      const token = emu.mintAccessToken();
+      expect(leaksToken(`progress\n${token}\n`)).toBe(true);
+      expect(leaksToken(`Bearer ${token.slice(0, 60)}`)).toBe(true);
+      expect(leaksToken(`claims ${token.split(".")[1]}`)).toBe(true);
+      expect(leaksToken('{"schema":"identitylab.probe/v1","ok":true}')).toBe(false);
+    });
+  });
+
+  test.concurrent("reads the resource group and the identity's permissions (embedded, as on the VM)", async () => {
+    await withLab({ tags: { env: "lab", owner: "identity-lab" } }, async (lab) => {
+      const run = await probe(lab);
+      const r = expectContract(run);
+      const id = lab.emu.vmIdentity!;
+      expect(r.ok).toBe(true);
+      expect(r.resourceGroup).toEqual({
+        id: lab.scope,
+        name: RG,
+        location: "westus",
+        provisioningState: "Succeeded",
+        tags: { env: "lab", owner: "identity-lab" },
+      });
+      expect(r.identity).toMatchObject({
+        objectId: id.principalId,
+        tenantId: lab.emu.tenantId,
+        resourceId: id.resourceId,
+        audience: "https://management.azure.com/",
+      });
+      const expiresIn = Date.parse(r.identity.expiresOn) - Date.now();
+      expect(r.identity.expiresOn).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      expect(expiresIn).toBeGreaterThan(86000_000);
+      expect(expiresIn).toBeLessThan(86400_000);
+      expect(r.permissions).toEqual([{ actions: ["*/read"], notActions: [], dataActions: [], notDataActions: [] }]);
+      expect(r.attempts).toEqual({ imds: 1, resourceGroup: 1, permissions: 1 });
+      expect(r.trimmed).toEqual([]);
+      const rgReq = requests(lab, "resourceGroup")[0];
+      expect(rgReq.query["api-version"] >= "2022-09-01").toBe(true);
+      expect(requests(lab, "permissions")[0].query["api-version"]).toBe("2022-04-01");
+      expect(requests(lab, "imds")[0].query.resource).toBe("https://management.azure.com/");
+    });
+  });
+
+  test.concurrent("runs as a script file too, and a one-element permissions list stays a list", async () => {
+    await withLab({ tags: {} }, async (lab) => {
+      const r = expectContract(await probe(lab, {}, "file"));
+      expect(r.ok).toBe(true);
+      expect(r.resourceGroup.tags).toEqual({});
+      expect(Array.isArray(r.permissions)).toBe(true);
+      expect(Array.isArray(r.permissions[0].notActions)).toBe(true);
+    });
+  });
+
+  test.concurrent("waits for a role assignment that takes effect later, and notices it within the backoff cap", async () => {
+    await withLab({ role: "none" }, async (lab) => {
+      const running = probe(lab);
+      // The delay counts from the probe's first ARM call, whatever pwsh's start-up took.
+      await until(() => requests(lab, "resourceGroup").length > 0);
+      lab.emu.assignRole({
+        scope: lab.scope,
+        roleDefinitionId: READER_ROLE_ID,
+        principalId: lab.emu.vmIdentity!.principalId,
+        effectiveAfterMs: 1500,
+      });
+      const effectiveAt = lab.emu.listRoleAssignments()[0].effectiveAt;
+      const r = expectContract(await running);
+      expect(r.ok).toBe(true);
+      const rg = requests(lab, "resourceGroup");
+      expect(rg.filter((q) => q.status === 403).length).toBeGreaterThan(2);
+      const success = rg.find((q) => q.status === 200)!;
+      // Cap 0.2 s: at most ~0.2 s plus one request's latency after the role took effect.
+      expect(lab.t0 + success.atMs - effectiveAt).toBeLessThan(1000);
+      // Backoff, not a busy loop: at most one call per ~0.16 s (0.8 x cap).
+      expect(rg.length).toBeLessThan(1.5 / 0.16 + 5);
+      expect(r.attempts.resourceGroup).toBe(rg.length);
+      expect(r.attempts.imds).toBe(1);
+    });
+  });
+
+  test.concurrent("retries IMDS through 410, 429 and 500 bursts", async () => {
+    const faults: Fault[] = [{ status: 410 }, { status: 410 }, { status: 429 }, { status: 500 }, { status: 503 }, { status: 404 }];
+    await withLab({ faults: { imds: faults } }, async (lab) => {
+      const r = expectContract(await probe(lab));
+      expect(r.ok).toBe(true);
+      expect(r.attempts.imds).toBe(7);
+      expect(requests(lab, "imds").map((q) => q.status)).toEqual([410, 410, 429, 500, 503, 404, 200]);
+    });
+  });
+
+  test.concurrent("honours Retry-After on ARM 429 (seconds) and 503 (HTTP date) beyond the backoff cap", async () => {
+    await withLab({}, async (lab) => {
+      // A whole-second date at least 2 s away, so the header's 1 s resolution cannot shorten it.
+      const retryAt = new Date(Math.ceil((Date.now() + 2500) / 1000) * 1000);
+      lab.emu.injectFaults("resourceGroup", { status: 429, headers: { "Retry-After": "1" } });
+      lab.emu.injectFaults("permissions", { status: 503, headers: { "Retry-After": retryAt.toUTCString() } });
+      const r = expectContract(await probe(lab));
+      expect(r.ok).toBe(true);
+      const rg = requests(lab, "resourceGroup");
+      expect(rg.map((q) => q.status)).toEqual([429, 200]);
+      expect(rg[1].atMs - rg[0].atMs).toBeGreaterThanOrEqual(990);
+      const perm = requests(lab, "permissions");
+      expect(perm.map((q) => q.status)).toEqual([503, 200]);
+      expect(lab.t0 + perm[1].atMs).toBeGreaterThanOrEqual(retryAt.getTime() - 20);
+      expect(r.attempts).toEqual({ imds: 1, resourceGroup: 2, permissions: 2 });
+    });
+  });
+
+  test.concurrent("retries ARM 5xx answers", async () => {
+    await withLab(
+      { faults: { resourceGroup: [{ status: 500 }, { status: 502 }, { status: 503 }], permissions: [{ status: 500 }] } },
+      async (lab) => {
+        const r = expectContract(await probe(lab));
+        expect(r.ok).toBe(true);
+        expect(r.attempts).toEqual({ imds: 1, resourceGroup: 4, permissions: 2 });
+      },
+    );
+  });
+
+  test.concurrent("retries connection resets on IMDS and ARM", async () => {
+    await withLab(
+      { faults: { imds: [{ reset: true }], resourceGroup: [{ reset: true }, { reset: true }], permissions: [{ reset: true }] } },
+      async (lab) => {
+        const r = expectContract(await probe(lab));
+        expect(r.ok).toBe(true);
+        expect(r.attempts).toEqual({ imds: 2, resourceGroup: 3, permissions: 2 });
+      },
+    );
+  });
+
+  test.concurrent("a request that never answers is cut by the per-request timeout and retried", async () => {
+    await withLab({ faults: { imds: [{ hang: true }], resourceGroup: [{ hang: true }] } }, async (lab) => {
+      const run = await probe(lab, { RequestTimeoutSeconds: 1 });
+      const r = expectContract(run);
+      expect(r.ok).toBe(true);
+      for (const endpoint of ["imds", "resourceGroup"] as const) {
+        const q = requests(lab, endpoint);
+        expect(q.length).toBe(2);
+        const gap = q[1].atMs - q[0].atMs;
+        expect(gap).toBeGreaterThanOrEqual(950);
+        expect(gap).toBeLessThan(2500);
+      }
+      expect(r.attempts).toEqual({ imds: 2, resourceGroup: 2, permissions: 1 });
+    });
+  });
+
+  test.concurrent("when every answer hangs, the deadline still ends the probe with a Timeout report", async () => {
+    const hangs = Array.from({ length: 20 }, () => ({ hang: true }));
+    await withLab({ faults: { resourceGroup: hangs } }, async (lab) => {
+      const run = await probe(lab, { DeadlineSeconds: 3, RequestTimeoutSeconds: 20 });
+      const r = expectContract(run);
+      expect(r.ok).toBe(false);
+      expect(r.error).toMatchObject({ phase: "resourceGroup", status: null, code: "Timeout", requestId: null });
+      expect(r.elapsedSeconds).toBeLessThanOrEqual(3.2);
+      expect(r.identity).not.toBeNull();
+      expect(r.resourceGroup).toBeNull();
+      expect(r.permissions).toBeNull();
+    });
+  });
+
+  test.concurrent("a missing resource group fails at once, without retries", async () => {
+    await withLab({ addResourceGroup: false, role: "subscription" }, async (lab) => {
+      const r = expectContract(await probe(lab));
+      expect(r.ok).toBe(false);
+      expect(r.error).toMatchObject({ phase: "resourceGroup", status: 404, code: "ResourceGroupNotFound" });
+      expect(r.error.message).toContain(RG);
+      expect(r.error.requestId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(r.attempts).toEqual({ imds: 1, resourceGroup: 1, permissions: 0 });
+      expect(requests(lab, "resourceGroup").length).toBe(1);
+      expect(r.resourceGroup).toBeNull();
+      expect(r.permissions).toBeNull();
+      expect(r.identity).not.toBeNull();
+      expect(r.elapsedSeconds).toBeLessThan(3);
+    });
+  });
+
+  test.concurrent("ARM 400s are not retried", async () => {
+    await withLab(
+      { faults: { resourceGroup: [{ status: 400, body: '{"error":{"code":"BadRequest","message":"nope"}}' }] } },
+      async (lab) => {
+        const r = expectContract(await probe(lab));
+        expect(r.ok).toBe(false);
+        expect(r.error).toMatchObject({ phase: "resourceGroup", status: 400, code: "BadRequest", message: "nope" });
+        expect(r.attempts.resourceGroup).toBe(1);
+      },
+    );
+  });
+
+  test.concurrent("a role that never arrives ends in an AuthorizationFailed report within the deadline", async () => {
+    await withLab({ role: "none" }, async (lab) => {
+      const run = await probe(lab, { DeadlineSeconds: 3 });
+      const r = expectContract(run);
+      expect(r.ok).toBe(false);
+      expect(r.error).toMatchObject({ phase: "resourceGroup", status: 403, code: "AuthorizationFailed" });
+      expect(r.error.requestId).toMatch(/^[0-9a-f-]{36}$/);
+      // The last request's timeout is clamped to the deadline; 0.2 s allows for rounding and a slow machine.
+      expect(r.elapsedSeconds).toBeLessThanOrEqual(3.2);
+      expect(r.attempts.resourceGroup).toBeGreaterThan(5);
+      expect(r.attempts.resourceGroup).toBeLessThan(3 / 0.16 + 6);
+      expect(r.identity).not.toBeNull();
+      expect(r.resourceGroup).toBeNull();
+    });
+  });
+
+  test.concurrent("a Retry-After beyond the deadline ends the probe now rather than sleeping into it", async () => {
+    await withLab({ faults: { resourceGroup: [{ status: 429, headers: { "Retry-After": "60" } }] } }, async (lab) => {
+      const r = expectContract(await probe(lab, { DeadlineSeconds: 5 }));
+      expect(r.ok).toBe(false);
+      expect(r.error).toMatchObject({ phase: "resourceGroup", status: 429 });
+      expect(r.attempts.resourceGroup).toBe(1);
+      expect(r.elapsedSeconds).toBeLessThan(3);
+    });
+  });
+
+  test.concurrent("IMDS that keeps failing ends in an imds report within the deadline", async () => {
+    const errors = Array.from({ length: 200 }, () => ({ status: 500 }));
+    await withLab({ faults: { imds: errors } }, async (lab) => {
+      const r = expectContract(await probe(lab, { DeadlineSeconds: 2 }));
+      expect(r.ok).toBe(false);
+      expect(r.error).toMatchObject({ phase: "imds", status: 500, requestId: null });
+      expect(r.identity).toBeNull();
+      expect(r.elapsedSeconds).toBeLessThanOrEqual(2.2);
+      expect(r.attempts.imds).toBeGreaterThan(3);
+      expect(r.attempts.resourceGroup).toBe(0);
+    });
+  });
+
+  test.concurrent("a VM without an identity fails at once with IMDS's 400", async () => {
+    await withLab({}, async (lab) => {
+      lab.emu.setVmIdentity(null);
+      const r = expectContract(await probe(lab));
+      expect(r.ok).toBe(false);
+      expect(r.error).toMatchObject({ phase: "imds", status: 400, code: "invalid_request", message: "Identity not found" });
+      expect(r.attempts).toEqual({ imds: 1, resourceGroup: 0, permissions: 0 });
+    });
+  });
+
+  test.concurrent("a 401 fetches a fresh token before the retry", async () => {
+    await withLab({ faults: { resourceGroup: [{ status: 401 }] } }, async (lab) => {
+      const r = expectContract(await probe(lab));
+      expect(r.ok).toBe(true);
+      expect(r.attempts).toEqual({ imds: 2, resourceGroup: 2, permissions: 1 });
+      const order = lab.emu.requests.filter((q) => q.endpoint !== "other").map((q) => q.endpoint);
+      expect(order).toEqual(["imds", "resourceGroup", "imds", "resourceGroup", "permissions"]);
+    });
+  });
+
+  test.concurrent("a token within five minutes of expiry is replaced before each ARM call", async () => {
+    await withLab({ shortLivedTokens: true }, async (lab) => {
+      const r = expectContract(await probe(lab));
+      expect(r.ok).toBe(true);
+      expect(r.attempts).toEqual({ imds: 2, resourceGroup: 1, permissions: 1 });
+    });
+  });
+
+  test.concurrent("malformed JSON from IMDS and ARM is retried and never echoed", async () => {
+    await withLab(
+      { faults: { imds: [{ malformed: true }], resourceGroup: [{ malformed: true }], permissions: [{ malformed: true }] } },
+      async (lab) => {
+        const run = await probe(lab);
+        const r = expectContract(run);
+        expect(r.ok).toBe(true);
+        expect(r.attempts).toEqual({ imds: 2, resourceGroup: 2, permissions: 2 });
+        // The malformed IMDS body starts a token: no part of it may reach the output.
+        expect(run.stdout).not.toContain("eyJ0eXAiOiJKV1Qi");
+      },
+    );
+  });
+
+  test.concurrent("malformed JSON until the deadline is reported as MalformedResponse", async () => {
+    const bad = Array.from({ length: 100 }, () => ({ malformed: true }));
+    await withLab({ faults: { permissions: bad } }, async (lab) => {
+      const r = expectContract(await probe(lab, { DeadlineSeconds: 2 }));
+      expect(r.ok).toBe(false);
+      expect(r.error).toMatchObject({ phase: "permissions", status: 200, code: "MalformedResponse" });
+      expect(r.resourceGroup).not.toBeNull();
+      expect(r.permissions).toBeNull();
+    });
+  });
+
+  test.concurrent("oversized tags are trimmed, largest first, to keep the report under 3,500 bytes", async () => {
+    const tags: Record<string, string> = {};
+    for (let i = 0; i < 50; i++) tags[`tag${String(i).padStart(2, "0")}`] = `${"v".repeat(i * 5)}`;
+    tags.unicode = "café ☃ <b>&'";
+    tags.when = "2024-01-01T00:00:00Z";
+    await withLab({ tags }, async (lab) => {
+      const run = await probe(lab);
+      const r = expectContract(run);
+      expect(r.ok).toBe(true);
+      expect(r.trimmed).toEqual(["resourceGroup.tags"]);
+      const kept = Object.entries(r.resourceGroup.tags as Record<string, string>);
+      expect(kept.length).toBeGreaterThan(10);
+      expect(kept.length).toBeLessThan(52);
+      // What is kept is kept exactly, including non-ASCII (escaped on the wire) and date-like strings.
+      for (const [k, v] of kept) expect(v).toBe(tags[k]);
+      expect(r.resourceGroup.tags.unicode).toBe(tags.unicode);
+      expect(r.resourceGroup.tags.when).toBe(tags.when);
+      // Largest first: the longest tag is gone, the shortest are still there.
+      expect(r.resourceGroup.tags.tag49).toBeUndefined();
+      expect(r.resourceGroup.tags.tag00).toBe("");
+      // The report is as full as it can be: it would not fit with one more tag.
+      expect(Buffer.byteLength(run.lastLine)).toBeGreaterThan(3000);
+    });
+  });
+});
