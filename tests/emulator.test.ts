@@ -645,6 +645,15 @@ describe("AzureEmulator", () => {
     });
   });
 
+  it("fails (does not skip) when the openssl CLI is missing", async () => {
+    const broken = new AzureEmulator({ openssl: "/nonexistent-dir-for-this-test/openssl" });
+    try {
+      await expect(broken.start()).rejects.toThrow(/needs the `openssl` CLI/);
+    } finally {
+      await broken.stop();
+    }
+  });
+
   it("refuses to hand out URLs before start()", () => {
     const idle = new AzureEmulator();
     expect(() => idle.imdsUrl).toThrow(/not started/);

@@ -31,7 +31,7 @@
  *   (250 reads, refilled at 25/s) but nothing is refused when it runs dry.
  * - RBAC propagation delay is explicit (`effectiveAfterMs`), not random.
  */
-import { generateKeyPairSync, KeyObject, randomUUID } from "node:crypto";
+import { generateKeyPair, KeyObject, randomUUID } from "node:crypto";
 import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
@@ -97,6 +97,8 @@ export interface EmulatorOptions {
   tokenLifetimeSeconds?: number;
   /** Audiences ARM accepts; default ARM's four. */
   armAudiences?: string[];
+  /** The openssl CLI used for the throwaway certificate; default "openssl" from PATH. */
+  openssl?: string;
 }
 
 export interface VmIdentity {
@@ -155,6 +157,7 @@ export class AzureEmulator {
 
   private readonly tokenLifetimeSeconds: number;
   private readonly armAudiences: readonly string[];
+  private readonly openssl: string;
   private identity: VmIdentity | null;
   private readonly resourceGroups = new Map<string, ResourceGroupRecord>();
   private readonly roleDefinitions = new Map<string, RoleDefinition>();
@@ -179,6 +182,7 @@ export class AzureEmulator {
     this.subscriptionId = options.subscriptionId ?? randomUUID();
     this.tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? 86399;
     this.armAudiences = options.armAudiences ?? DEFAULT_ARM_AUDIENCES;
+    this.openssl = options.openssl ?? "openssl";
     for (const role of BUILT_IN_ROLES) this.roleDefinitions.set(role.id.toLowerCase(), { ...role });
     this.identity = {
       principalId: randomUUID(),
@@ -193,11 +197,19 @@ export class AzureEmulator {
     if (this.started) throw new Error("AzureEmulator already started");
     this.started = true;
     this.startedAt = Date.now();
-    const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-    this.privateKey = privateKey;
-    this.publicKey = publicKey;
-    this.kid = keyId(publicKey);
-    this.tls = makeLocalhostCert();
+    // Both off the event loop: other emulators in the same process keep serving meanwhile.
+    const [keys, tls] = await Promise.all([
+      new Promise<{ privateKey: KeyObject; publicKey: KeyObject }>((resolve, reject) =>
+        generateKeyPair("rsa", { modulusLength: 2048 }, (err, publicKey, privateKey) =>
+          err ? reject(err) : resolve({ privateKey, publicKey }),
+        ),
+      ),
+      makeLocalhostCert(this.openssl),
+    ]);
+    this.privateKey = keys.privateKey;
+    this.publicKey = keys.publicKey;
+    this.kid = keyId(keys.publicKey);
+    this.tls = tls;
 
     const imds = http.createServer((req, res) => this.handleImds(req, res));
     const armHttp = http.createServer((req, res) => this.handleArm(req, res, "arm-http"));

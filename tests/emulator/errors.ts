@@ -163,7 +163,12 @@ export const arm = {
     ),
 };
 
-/** Default body for an injected ARM fault with this status. */
+/**
+ * Default body for an injected ARM fault with this status. 400/401/403/404/429 reuse the real
+ * codes and messages above; 500's InternalServerError text is ARM's; the 502/503/504 codes are
+ * ARM's but their messages are generic (Microsoft doesn't document them) — pass `body` to a Fault
+ * for an exact capture.
+ */
 export function armFaultBody(
   status: number,
   ctx: {
