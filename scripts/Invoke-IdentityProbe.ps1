@@ -144,7 +144,7 @@ function Invoke-Get([string]$Phase, [string]$Url) {
         # A fresh token costs one IMDS call and rules out an expired or revoked one.
         if ($s -eq 401) { $st.tok = $null }
         # Jitter only shortens the wait, so the cap still bounds how late a now-granted role is noticed.
-        $w = [Math]::Min($RetryCapSeconds, $RetryBaseSeconds * [Math]::Pow(2, $n - 1)) * (Get-Random -Minimum 0.8 -Maximum 1.0)
+        $w = [Math]::Min($RetryCapSeconds, $RetryBaseSeconds * [Math]::Pow(2, $n - 1)) * (Get-Random -Minimum 0.9 -Maximum 1.0)
         if ($ra -gt $w) { $w = $ra }
         if ($w -ge (Get-Left)) { return }
         Start-Sleep -Milliseconds ([int]($w * 1000))

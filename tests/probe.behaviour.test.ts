@@ -249,8 +249,8 @@ describe("probe behaviour against the emulator", () => {
       const success = rg.find((q) => q.status === 200)!;
       // Cap 0.2 s: at most ~0.2 s plus one request's latency after the role took effect.
       expect(lab.t0 + success.atMs - effectiveAt).toBeLessThan(1000);
-      // Backoff, not a busy loop: at most one call per ~0.16 s (0.8 x cap).
-      expect(rg.length).toBeLessThan(1.5 / 0.16 + 5);
+      // Backoff, not a busy loop: at most one call per ~0.18 s (0.9 x cap).
+      expect(rg.length).toBeLessThan(1.5 / 0.18 + 5);
       expect(r.attempts.resourceGroup).toBe(rg.length);
       expect(r.attempts.imds).toBe(1);
     });
@@ -374,7 +374,7 @@ describe("probe behaviour against the emulator", () => {
       // The last request's timeout is clamped to the deadline; 0.2 s allows for rounding and a slow machine.
       expect(r.elapsedSeconds).toBeLessThanOrEqual(3.2);
       expect(r.attempts.resourceGroup).toBeGreaterThan(5);
-      expect(r.attempts.resourceGroup).toBeLessThan(3 / 0.16 + 6);
+      expect(r.attempts.resourceGroup).toBeLessThan(3 / 0.18 + 6);
       expect(r.identity).not.toBeNull();
       expect(r.resourceGroup).toBeNull();
     });
