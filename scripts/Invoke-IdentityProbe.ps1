@@ -211,13 +211,14 @@ $rep = [ordered]@{
 $j = ConvertTo-ReportJson $rep
 while ($j.Length -ge 3500 -and $rg -and $rg.tags.Count) {
     $k = $rg.tags.Keys | Sort-Object { "$_$($rg.tags[$_])".Length } | Select-Object -Last 1
-    $rg.tags.Remove($k)
+    $rg.tags.Remove([string]$k)
     $rep.trimmed = @('resourceGroup.tags')
     $j = ConvertTo-ReportJson $rep
 }
+# Indexing, not Select-Object: 5.1's ConvertTo-Json can serialize pipeline-wrapped objects with their ETS members.
 while ($j.Length -ge 3500 -and $perm) {
-    $perm = $rep.permissions = @($perm | Select-Object -SkipLast 1)
-    $rep.trimmed = @($rep.trimmed + 'permissions' | Select-Object -Unique)
+    $perm = $rep.permissions = @(if ($perm.Length -gt 1) { $perm[0..($perm.Length - 2)] })
+    if ($rep.trimmed -notcontains 'permissions') { $rep.trimmed += 'permissions' }
     $j = ConvertTo-ReportJson $rep
 }
 $j

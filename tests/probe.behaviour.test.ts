@@ -456,6 +456,24 @@ describe("probe behaviour against the emulator", () => {
     });
   });
 
+  test.concurrent("permissions too long for the report are cut, last entries first, and named in trimmed", async () => {
+    await withLab({ role: "none" }, async (lab) => {
+      const id = "6f1d2c3b-0000-4000-8000-000000000001";
+      const actions = Array.from({ length: 120 }, (_, i) => `Microsoft.Example/resourceType${i}/subResource/read`);
+      lab.emu.addRoleDefinition({ id, roleName: "Verbose reader", actions: ["*/read", ...actions] });
+      const principalId = lab.emu.vmIdentity!.principalId;
+      lab.emu.assignRole({ scope: lab.scope, roleDefinitionId: READER_ROLE_ID, principalId });
+      lab.emu.assignRole({ scope: lab.scope, roleDefinitionId: id, principalId });
+      const run = await probe(lab);
+      const r = expectContract(run);
+      expect(r.ok).toBe(true);
+      // The contract's order: tags go first, even when they are not what made the report too long.
+      expect(r.trimmed).toEqual(["resourceGroup.tags", "permissions"]);
+      expect(r.resourceGroup.tags).toEqual({});
+      expect(r.permissions).toEqual([{ actions: ["*/read"], notActions: [], dataActions: [], notDataActions: [] }]);
+    });
+  });
+
   test.concurrent("oversized tags are trimmed, largest first, to keep the report under 3,500 bytes", async () => {
     const tags: Record<string, string> = {};
     for (let i = 0; i < 50; i++) tags[`tag${String(i).padStart(2, "0")}`] = `${"v".repeat(i * 5)}`;
