@@ -60,12 +60,15 @@ $sw = [Diagnostics.Stopwatch]::StartNew()
 Add-Type -AssemblyName System.Net.Http
 [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
 
-# IMDS is link-local: a machine-wide proxy must never see the token request.
+# IMDS is link-local: a machine-wide proxy must never see the token request. Neither client follows redirects,
+# so the bearer token can only go to the ARM endpoint it was sent to.
 $h = [Net.Http.HttpClientHandler]::new()
-$h.UseProxy = $false
+$h.UseProxy = $h.AllowAutoRedirect = $false
 $imds = [Net.Http.HttpClient]::new($h)
 $imds.DefaultRequestHeaders.Add('Metadata', 'true')
-$arm = [Net.Http.HttpClient]::new()
+$h = [Net.Http.HttpClientHandler]::new()
+$h.AllowAutoRedirect = $false
+$arm = [Net.Http.HttpClient]::new($h)
 # Each request carries its own cancellation (timeout and deadline); HttpClient's 100 s default must not cut in.
 $imds.Timeout = $arm.Timeout = [Threading.Timeout]::InfiniteTimeSpan
 

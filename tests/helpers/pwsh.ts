@@ -25,21 +25,30 @@ function isExecutable(file: string): boolean {
 
 let cached: string | undefined;
 
-/** env PWSH, else `pwsh` on PATH, else ~/.dotnet/tools/pwsh; throws when none is there. */
-export function findPwsh(): string {
-  if (cached) return cached;
-  const fromEnv = process.env.PWSH;
-  if (fromEnv) {
-    if (!isExecutable(fromEnv)) throw new Error(`PWSH=${fromEnv} is not an executable file; ${INSTALL_HINT}`);
-    return (cached = fromEnv);
+/**
+ * env PWSH, else `pwsh` on PATH, else ~/.dotnet/tools/pwsh; throws when none is there.
+ * `env` and `home` are for testing the lookup itself; the default lookup is cached.
+ */
+export function findPwsh(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
+  const useCache = env === process.env;
+  if (useCache && cached) return cached;
+  const found = lookUpPwsh(env, home);
+  if (useCache) cached = found;
+  return found;
+}
+
+function lookUpPwsh(env: NodeJS.ProcessEnv, home: string): string {
+  if (env.PWSH) {
+    if (!isExecutable(env.PWSH)) throw new Error(`PWSH=${env.PWSH} is not an executable file; ${INSTALL_HINT}`);
+    return env.PWSH;
   }
   const exe = process.platform === "win32" ? "pwsh.exe" : "pwsh";
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter).filter(Boolean)) {
+  for (const dir of (env.PATH ?? "").split(path.delimiter).filter(Boolean)) {
     const candidate = path.join(dir, exe);
-    if (isExecutable(candidate)) return (cached = candidate);
+    if (isExecutable(candidate)) return candidate;
   }
-  const dotnetTool = path.join(homedir(), ".dotnet", "tools", exe);
-  if (isExecutable(dotnetTool)) return (cached = dotnetTool);
+  const dotnetTool = path.join(home, ".dotnet", "tools", exe);
+  if (isExecutable(dotnetTool)) return dotnetTool;
   throw new Error(`PowerShell 7 (pwsh) was not found; ${INSTALL_HINT}`);
 }
 
