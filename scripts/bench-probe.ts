@@ -24,6 +24,8 @@ interface Row {
   armTotal: number;
   imds: number;
   processS: number;
+  /** What ARM answered from when the role took effect: normally "rg 200, perm 200". */
+  after: string;
 }
 
 async function bench(T: number): Promise<Row> {
@@ -38,7 +40,7 @@ async function bench(T: number): Promise<Row> {
         principalId: emu.vmIdentity!.principalId,
         effectiveAfterMs,
       });
-    const t0 = Date.now(); // the emulator's atMs origin, give or take a millisecond
+    const t0 = emu.startedAtMs; // the origin of RecordedRequest.atMs
     if (T === 0) grant(0);
     const running = runProbe({
       params: { SubscriptionId: emu.subscriptionId, ResourceGroupName: RG },
@@ -65,6 +67,12 @@ async function bench(T: number): Promise<Row> {
       armTotal: arm.length,
       imds: emu.requests.filter((q) => q.endpoint === "imds").length,
       processS: run.wallMs / 1000,
+      after: arm
+        .filter((q) => t0 + q.atMs >= effectiveAt)
+        .map(
+          (q) => `${q.endpoint === "permissions" ? "perm" : "rg"} ${q.status ?? "-"} @${((t0 + q.atMs - effectiveAt) / 1000).toFixed(2)}`,
+        )
+        .join(", "),
     };
   } finally {
     await emu.stop();
@@ -87,6 +95,7 @@ async function main(): Promise<void> {
     "ARM total",
     "IMDS calls",
     "pwsh process (s)",
+    "ARM after the role took effect",
   ];
   const cells = rows.map((r) => [
     String(r.T),
@@ -98,9 +107,10 @@ async function main(): Promise<void> {
     String(r.armTotal),
     String(r.imds),
     r.processS.toFixed(2),
+    r.after,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c: string[]) => `| ${c.map((x, i) => x.padStart(widths[i])).join(" | ")} |`;
+  const line = (c: string[]) => `| ${c.map((x, i) => (i === c.length - 1 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join(" | ")} |`;
   console.log(line(header));
   console.log(`| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`);
   for (const c of cells) console.log(line(c));
