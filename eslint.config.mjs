@@ -20,8 +20,8 @@ export default tseslint.config(
     },
   },
   {
-    // Tests and the emulator handle arbitrary JSON from the wire.
-    files: ["tests/**/*.ts", "scripts/**/*.ts"],
+    // Tests, the emulator and the rehearsal handle arbitrary JSON from the wire and Pulumi's internals.
+    files: ["tests/**/*.ts", "scripts/**/*.ts", "rehearsal/**/*.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off", "@typescript-eslint/no-require-imports": "off" },
   },
   {

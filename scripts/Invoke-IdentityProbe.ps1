@@ -41,6 +41,7 @@ Longest sleep between two attempts on one endpoint, unless the server asks for l
 
 .NOTES
 IDENTITYLAB_ARM_URL (tests only) sends ARM requests elsewhere; the token's audience still comes from -ArmEndpoint.
+IDENTITYLAB_DEADLINE_SECONDS (rehearsal only) lowers -DeadlineSeconds, never raises it.
 #>
 [CmdletBinding()]
 param(
@@ -74,6 +75,9 @@ $imds.Timeout = $arm.Timeout = [Threading.Timeout]::InfiniteTimeSpan
 
 $v = [Environment]::GetEnvironmentVariable('IDENTITYLAB_IMDS_ENDPOINT')
 if ($v) { $ImdsEndpoint = $v }
+# The offline rehearsal compresses time; it may only shorten the deadline.
+$v = [Environment]::GetEnvironmentVariable('IDENTITYLAB_DEADLINE_SECONDS')
+if ($v -and [double]$v -lt $DeadlineSeconds) { $DeadlineSeconds = [double]$v }
 $base = [Environment]::GetEnvironmentVariable('IDENTITYLAB_ARM_URL')
 if (-not $base) { $base = $ArmEndpoint }
 $base = $base.TrimEnd('/') + '/subscriptions/' + $SubscriptionId + '/resourceGroups/' + [Uri]::EscapeDataString($ResourceGroupName)

@@ -1,0 +1,297 @@
+/**
+ * Deploys the real program (index.ts, its config and components) into the
+ * simulated Azure under Pulumi's mock runtime, like `pulumi up`; then rehearses
+ * `pulumi destroy` in reverse dependency order and checks nothing is left.
+ */
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { AzureEmulator, type Endpoint, type Fault } from "../tests/emulator";
+import { Mutation, OTHER_RESOURCE_GROUP, STORAGE_BLOB_DATA_READER, mutationTransformation } from "./mutations";
+import { AzureThing, Operation, SimulatedAzure } from "./simulatedAzure";
+
+export interface RehearsalOptions {
+  /** Stack config as Pulumi stores it: "identity-lab:vmSize" → text (maps as JSON). */
+  readonly config?: Record<string, string>;
+  readonly stack?: string;
+  /** RBAC propagation: a role assignment takes effect this long after it is created. */
+  readonly rbacDelayMs?: number;
+  /** How long ARM takes to create a role assignment. */
+  readonly roleAssignmentCreateMs?: number;
+  /** Faults the emulator injects, in order, per endpoint. */
+  readonly faults?: ReadonlyArray<{ readonly endpoint: Endpoint; readonly fault: Fault }>;
+  /** Compresses time by capping the probe's deadline (seconds). */
+  readonly probeDeadlineSeconds?: number;
+  readonly mutation?: Mutation;
+  readonly pwsh: string;
+  /** Progress, line by line, as `pulumi up` shows it. */
+  readonly log?: (line: string) => void;
+  readonly programPath?: string;
+}
+
+export interface PathStep {
+  readonly name: string;
+  readonly type: string;
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
+export interface TeardownReport {
+  /** Ids deleted, in order, each with what Azure removed along with it. */
+  readonly deleted: string[];
+  /** What Pulumi made (or had Azure make) and is still there: must be empty. */
+  readonly leftovers: AzureThing[];
+  /** What Azure made by itself, which Pulumi neither created nor deletes. */
+  readonly implicit: AzureThing[];
+  /**
+   * What nobody deleted but went with the lab's resource group: in a shared
+   * resource group it would be left behind. Must be empty.
+   */
+  readonly sweptWithResourceGroup: string[];
+  readonly errors: string[];
+}
+
+export interface RehearsalResult {
+  /** Stack outputs; secrets shown as "[secret]". */
+  readonly outputs: Record<string, unknown>;
+  /** Error diagnostics the program logged: any one fails the update. */
+  readonly errors: string[];
+  readonly failed: boolean;
+  readonly operations: Operation[];
+  readonly criticalPath: PathStep[];
+  readonly teardown: TeardownReport;
+  readonly durationMs: number;
+}
+
+interface Registration {
+  readonly type: string;
+  readonly name: string;
+  readonly parent: string;
+  readonly custom: boolean;
+  readonly deps: string[];
+  urn?: string;
+  id?: string;
+}
+
+export async function rehearse(options: RehearsalOptions): Promise<RehearsalResult> {
+  const log = options.log ?? (() => undefined);
+  const started = Date.now();
+  const emulator = new AzureEmulator();
+  await emulator.start();
+  try {
+    emulator.addRoleDefinition(STORAGE_BLOB_DATA_READER);
+    emulator.addResourceGroup({ name: OTHER_RESOURCE_GROUP, location: "eastus2" });
+    for (const { endpoint, fault } of options.faults ?? []) emulator.injectFaults(endpoint, fault);
+    emulator.setVmIdentity(null);
+
+    const sim = new SimulatedAzure(emulator, {
+      rbacDelayMs: options.rbacDelayMs ?? 0,
+      roleAssignmentCreateMs: options.roleAssignmentCreateMs ?? 0,
+      pwsh: options.pwsh,
+      probeDeadlineSeconds: options.probeDeadlineSeconds,
+      onOperation: (op) => log(formatOperation(op)),
+    });
+    const stack = options.stack ?? "dev";
+    pulumi.runtime.setMocks(sim.mocks(), "identity-lab", stack, false);
+    pulumi.runtime.setAllConfig({ ...(options.config ?? {}) });
+    const registrations = watchRegistrations();
+    const errors = captureErrors();
+
+    log(`Rehearsing \`pulumi up\` of identity-lab (stack ${stack}) against a simulated Azure: nothing leaves this machine.`);
+    let outputs: Record<string, unknown> = {};
+    try {
+      // The module's own exports, whose Outputs still know they are secret.
+      let program: Record<string, unknown> = {};
+      await pulumi.runtime.runInPulumiStack(async () => {
+        if (options.mutation) pulumi.runtime.registerStackTransformation(mutationTransformation(options.mutation, emulator.subscriptionId));
+        program = require(options.programPath ?? path.join(__dirname, "..", "index"));
+        return program;
+      });
+      outputs = await resolveOutputs(program);
+    } catch (e) {
+      errors.messages.push((e as Error).message);
+    }
+    await settled(sim.operations);
+    errors.restore();
+    for (const r of registrations.list) {
+      const op = sim.operations.find((o) => o.name === r.name && o.type === r.type);
+      if (op && r.urn) r.id = findId(sim, r);
+    }
+    registrations.restore();
+
+    const criticalPath = computeCriticalPath(sim.operations, registrations.list);
+    const created = sim.operations.filter((o) => o.status === "created").length;
+    const failedOps = sim.operations.filter((o) => o.status === "failed").length;
+    log(`Resources: ${created} created${failedOps ? `, ${failedOps} failed` : ""}`);
+    for (const line of formatOutputs(outputs)) log(line);
+    for (const line of formatCriticalPath(criticalPath)) log(line);
+    const teardown = rehearseTeardown(sim, registrations.list, log);
+    return {
+      outputs,
+      errors: errors.messages,
+      failed: errors.messages.length > 0 || sim.operations.some((o) => o.status === "failed"),
+      operations: sim.operations,
+      criticalPath,
+      teardown,
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    await emulator.stop();
+  }
+}
+
+function findId(sim: SimulatedAzure, r: Registration): string | undefined {
+  for (const thing of sim.inventory.values()) if (thing.pulumiName === r.name && thing.type === r.type) return thing.id;
+  return undefined;
+}
+
+export function formatOutputs(outputs: Record<string, unknown>): string[] {
+  const lines = ["", "Outputs:"];
+  for (const [k, v] of Object.entries(outputs)) lines.push(`    ${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
+  return lines;
+}
+
+export function formatCriticalPath(path: PathStep[]): string[] {
+  const lines = ["", "Critical path (each step waited for the one before it):"];
+  for (const step of path) {
+    lines.push(`    ${((step.endMs - step.startMs) / 1000).toFixed(1).padStart(6)}s  ${step.type} ${step.name}`);
+  }
+  if (path.length > 0)
+    lines.push(
+      `    ${((path[path.length - 1].endMs - path[0].startMs) / 1000).toFixed(1).padStart(6)}s  from the first start to the last end`,
+    );
+  return lines;
+}
+
+function formatOperation(op: Operation): string {
+  const mark = op.status === "failed" ? " **" : " + ";
+  const secs = ((op.endMs - op.startMs) / 1000).toFixed(1).padStart(5);
+  return `${mark} ${op.type.padEnd(46)} ${op.name.padEnd(28)} ${op.status} ${secs}s${op.detail ? `  (${op.detail})` : ""}`;
+}
+
+/** Records each registration's parent and dependencies, as the engine would see them. */
+function watchRegistrations(): { list: Registration[]; restore: () => void } {
+  const monitor = pulumi.runtime.getMonitor() as any;
+  const original = monitor.registerResource.bind(monitor);
+  const list: Registration[] = [];
+  monitor.registerResource = (req: any, callback: (err: unknown, resp: any) => void) => {
+    const reg: Registration = {
+      type: req.getType(),
+      name: req.getName(),
+      parent: req.getParent(),
+      custom: req.getCustom(),
+      deps: req.getDependenciesList(),
+    };
+    list.push(reg);
+    return original(req, (err: unknown, resp: any) => {
+      if (resp) reg.urn = resp.getUrn();
+      callback(err, resp);
+    });
+  };
+  return { list, restore: () => (monitor.registerResource = original) };
+}
+
+function captureErrors(): { messages: string[]; restore: () => void } {
+  const messages: string[] = [];
+  const original = pulumi.log.error;
+  (pulumi.log as any).error = (msg: string) => {
+    messages.push(msg);
+    return Promise.resolve();
+  };
+  return { messages, restore: () => ((pulumi.log as any).error = original) };
+}
+
+async function resolveOutputs(exported: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(exported)) {
+    if (pulumi.Output.isInstance(v)) {
+      out[k] = (await pulumi.isSecret(v)) ? "[secret]" : await (v as any).promise();
+    } else out[k] = v;
+  }
+  return out;
+}
+
+/** Waits for every operation still running (a failed program may leave some). */
+async function settled(ops: Operation[]): Promise<void> {
+  for (let i = 0; i < 600 && ops.some((o) => o.status === "running"); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+/** Custom resources each registration depends on, through components. */
+function customDeps(regs: Registration[]): Map<Registration, Set<Registration>> {
+  const byUrn = new Map(regs.filter((r) => r.urn).map((r) => [r.urn!, r]));
+  const children = new Map<string, Registration[]>();
+  for (const r of regs) children.set(r.parent, [...(children.get(r.parent) ?? []), r]);
+  const expand = (urn: string, into: Set<Registration>) => {
+    const r = byUrn.get(urn);
+    if (!r) return;
+    if (r.custom) into.add(r);
+    else for (const c of children.get(urn) ?? []) if (c.urn) expand(c.urn, into);
+  };
+  const deps = new Map<Registration, Set<Registration>>();
+  for (const r of regs) {
+    if (!r.custom) continue;
+    const set = new Set<Registration>();
+    for (const d of r.deps) expand(d, set);
+    set.delete(r);
+    deps.set(r, set);
+  }
+  return deps;
+}
+
+/** The chain of operations, each waiting on the previous, that set the deployment's length. */
+function computeCriticalPath(ops: Operation[], regs: Registration[]): PathStep[] {
+  const deps = customDeps(regs);
+  const opOf = (r: Registration) => ops.find((o) => o.name === r.name && o.type === r.type);
+  let current = [...deps.keys()].filter((r) => opOf(r)).sort((a, b) => opOf(b)!.endMs - opOf(a)!.endMs)[0];
+  const path: PathStep[] = [];
+  while (current) {
+    const op = opOf(current)!;
+    path.unshift({ name: op.name, type: op.type, startMs: op.startMs, endMs: op.endMs });
+    current = [...(deps.get(current) ?? [])].filter((d) => opOf(d)).sort((a, b) => opOf(b)!.endMs - opOf(a)!.endMs)[0];
+  }
+  return path;
+}
+
+/** Pulumi's destroy order: a resource goes only after everything that depends on it. */
+function rehearseTeardown(sim: SimulatedAzure, regs: Registration[], log: (l: string) => void): TeardownReport {
+  log("");
+  log("Rehearsing `pulumi destroy` (dependents first):");
+  const deps = customDeps(regs);
+  const remaining = new Set([...deps.keys()].filter((r) => r.id));
+  const deleted: string[] = [];
+  const errors: string[] = [];
+  const swept: string[] = [];
+  while (remaining.size > 0) {
+    const ready = [...remaining].filter((r) => ![...remaining].some((other) => deps.get(other)?.has(r)));
+    if (ready.length === 0) {
+      errors.push(`dependency cycle among ${[...remaining].map((r) => r.name).join(", ")}`);
+      break;
+    }
+    for (const r of ready) {
+      remaining.delete(r);
+      try {
+        const gone = sim.delete(r.id!);
+        deleted.push(...gone);
+        if (r.type === "azure-native:resources:ResourceGroup") swept.push(...gone.slice(1));
+        log(
+          ` -  ${r.type.padEnd(46)} ${r.name.padEnd(28)} deleted${gone.length > 1 ? ` (with ${gone.slice(1).map(shortName).join(", ")})` : ""}`,
+        );
+      } catch (e) {
+        errors.push(`${r.name}: ${(e as Error).message}`);
+        log(` ** ${r.type.padEnd(46)} ${r.name.padEnd(28)} ${(e as Error).message}`);
+      }
+    }
+  }
+  const left = [...sim.inventory.values()];
+  return {
+    deleted,
+    leftovers: left.filter((t) => !t.implicitReason),
+    implicit: left.filter((t) => t.implicitReason),
+    sweptWithResourceGroup: swept,
+    errors,
+  };
+}
+
+function shortName(id: string): string {
+  const parts = id.split("/");
+  return `${parts[parts.length - 2]}/${parts[parts.length - 1]}`;
+}

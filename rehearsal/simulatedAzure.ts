@@ -1,0 +1,347 @@
+/**
+ * A stateful, simulated Azure behind Pulumi's mock runtime, modelling exactly
+ * what the lab depends on: resource ids and computed outputs, the VM's identity,
+ * RBAC with propagation delay (through the IMDS/ARM emulator), and the Custom
+ * Script Extension running the real probe command in real PowerShell.
+ *
+ * What it does not model: capacity, quotas, policies, regions, networking
+ * reachability, or how long Azure really takes to create a VM.
+ */
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import type * as pulumi from "@pulumi/pulumi";
+import type { AzureEmulator } from "../tests/emulator";
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+/** The mock monitor hands secrets over in their wire form; unwrap them and note where they were. */
+export function unwrapSecrets(value: any, path: string, found: string[]): any {
+  if (Array.isArray(value)) return value.map((v, i) => unwrapSecrets(v, `${path}[${i}]`, found));
+  if (value === null || typeof value !== "object") return value;
+  if (value[SECRET_SIG] === SECRET_VALUE) {
+    found.push(path);
+    return unwrapSecrets(value.value, path, found);
+  }
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v, path ? `${path}.${k}` : k, found)]));
+}
+
+/** Something that exists in the simulated Azure. */
+export interface AzureThing {
+  readonly id: string;
+  readonly type: string;
+  /** Pulumi's logical name, or undefined for what Azure made by itself. */
+  readonly pulumiName?: string;
+  /** For things the VM created: what happens to them when the VM is deleted. */
+  readonly deleteOption?: "Delete" | "Detach";
+  /** The id of the VM that owns it. */
+  readonly ownedBy?: string;
+  /** Why it exists though nobody asked Pulumi for it. */
+  readonly implicitReason?: string;
+}
+
+export interface Operation {
+  readonly type: string;
+  readonly name: string;
+  readonly startMs: number;
+  endMs: number;
+  status: "running" | "created" | "failed";
+  detail?: string;
+}
+
+export interface SimulationOptions {
+  /** RBAC: a role assignment takes effect this long after it is created. */
+  readonly rbacDelayMs: number;
+  /** How long ARM takes to create a role assignment. */
+  readonly roleAssignmentCreateMs: number;
+  /** PowerShell 7, standing in for the VM's Windows PowerShell 5.1. */
+  readonly pwsh: string;
+  /** Compresses time: caps the probe's deadline through its IDENTITYLAB_DEADLINE_SECONDS seam. */
+  readonly probeDeadlineSeconds?: number;
+  readonly onOperation?: (op: Operation) => void;
+}
+
+const STDOUT_TAIL_BYTES = 4096;
+
+const ARM_COLLECTIONS: Record<string, [string, string]> = {
+  "azure-native:network:NetworkSecurityGroup": ["Microsoft.Network", "networkSecurityGroups"],
+  "azure-native:network:PublicIPAddress": ["Microsoft.Network", "publicIPAddresses"],
+  "azure-native:network:NatGateway": ["Microsoft.Network", "natGateways"],
+  "azure-native:network:VirtualNetwork": ["Microsoft.Network", "virtualNetworks"],
+  "azure-native:compute:VirtualMachine": ["Microsoft.Compute", "virtualMachines"],
+};
+
+/** azure-native's autonaming: the logical name plus 8 random hex characters. */
+function autoname(logical: string): string {
+  return `${logical}${randomUUID().replace(/-/g, "").slice(0, 8)}`;
+}
+
+export class SimulatedAzure {
+  /** Everything that exists now, by lower-cased id. */
+  readonly inventory = new Map<string, AzureThing>();
+  readonly operations: Operation[] = [];
+  /** Instance views of extensions, by VM name and extension name. */
+  private readonly instanceViews = new Map<string, unknown>();
+  private readonly t0 = Date.now();
+
+  constructor(
+    readonly emulator: AzureEmulator,
+    private readonly options: SimulationOptions,
+  ) {}
+
+  get subscriptionId(): string {
+    return this.emulator.subscriptionId;
+  }
+
+  now(): number {
+    return Date.now() - this.t0;
+  }
+
+  private add(thing: AzureThing): void {
+    this.inventory.set(thing.id.toLowerCase(), thing);
+  }
+
+  mocks(): pulumi.runtime.Mocks {
+    return {
+      newResource: (args) => this.create(args),
+      call: (args) => this.invoke(args),
+    };
+  }
+
+  private async create(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+    if (args.custom === false) return { id: undefined, state: {} };
+    const op: Operation = { type: args.type, name: args.name, startMs: this.now(), endMs: -1, status: "running" };
+    this.operations.push(op);
+    try {
+      const result = await this.createCustom(args, op);
+      op.status = "created";
+      return result;
+    } catch (e) {
+      op.status = "failed";
+      op.detail = (e as Error).message;
+      throw e;
+    } finally {
+      op.endMs = this.now();
+      this.options.onOperation?.(op);
+    }
+  }
+
+  private async createCustom(args: pulumi.runtime.MockResourceArgs, op: Operation): Promise<pulumi.runtime.MockResourceResult> {
+    const inputs = unwrapSecrets(args.inputs, "", []);
+    const state: Record<string, any> = { ...inputs };
+    const sub = `/subscriptions/${this.subscriptionId}`;
+    switch (args.type) {
+      case "azure-native:resources:ResourceGroup": {
+        state.name = inputs.resourceGroupName ?? autoname(args.name);
+        const id = this.emulator.addResourceGroup({ name: state.name, location: inputs.location, tags: inputs.tags });
+        this.add({ id, type: args.type, pulumiName: args.name });
+        return { id, state };
+      }
+      case "azure-native:authorization:RoleAssignment": {
+        await sleep(this.options.roleAssignmentCreateMs);
+        const id = `${inputs.scope}/providers/Microsoft.Authorization/roleAssignments/${inputs.roleAssignmentName}`;
+        if (this.inventory.has(id.toLowerCase())) {
+          throw new Error(`RoleAssignmentExists: The role assignment already exists. (${id})`);
+        }
+        this.emulator.assignRole({
+          scope: inputs.scope,
+          roleDefinitionId: inputs.roleDefinitionId,
+          principalId: inputs.principalId,
+          name: inputs.roleAssignmentName,
+          effectiveAfterMs: this.options.rbacDelayMs,
+        });
+        this.add({ id, type: args.type, pulumiName: args.name });
+        return { id, state: { ...state, name: inputs.roleAssignmentName } };
+      }
+      case "azure-native:compute:VirtualMachineExtension": {
+        const vmId = `${sub}/resourceGroups/${inputs.resourceGroupName}/providers/Microsoft.Compute/virtualMachines/${inputs.vmName}`;
+        if (!this.inventory.has(vmId.toLowerCase())) throw new Error(`ParentResourceNotFound: ${vmId}`);
+        const id = `${vmId}/extensions/${inputs.vmExtensionName}`;
+        const command: string | undefined = inputs.protectedSettings?.commandToExecute;
+        if (!command) throw new Error("the extension has no protectedSettings.commandToExecute");
+        const run = await this.runOnVm(command);
+        op.detail = `probe exited ${run.code} after ${(run.ms / 1000).toFixed(1)}s`;
+        this.instanceViews.set(`${inputs.vmName}/${inputs.vmExtensionName}`.toLowerCase(), cseInstanceView(inputs.vmExtensionName, run));
+        if (run.code !== 0) {
+          // What Azure does when the command exits non-zero: the extension ends Failed.
+          throw new Error(
+            `VMExtensionProvisioningError: VM has reported a failure when processing extension '${inputs.vmExtensionName}'. ` +
+              `Error message: "Command execution finished, but failed because it returned a non-zero exit code of: '${run.code}'".`,
+          );
+        }
+        this.add({ id, type: args.type, pulumiName: args.name });
+        return { id, state: { ...state, name: inputs.vmExtensionName, provisioningState: "Succeeded" } };
+      }
+      case "random:index/randomPassword:RandomPassword": {
+        state.result = `Rh-${randomUUID()}!`;
+        return { id: "none", state };
+      }
+    }
+    const collection = ARM_COLLECTIONS[args.type];
+    if (!collection) throw new Error(`the simulated Azure does not model ${args.type}`);
+    const nameKey = Object.keys(inputs).find((k) => k.endsWith("Name") && k !== "resourceGroupName" && typeof inputs[k] === "string");
+    state.name = (nameKey && inputs[nameKey]) || autoname(args.name);
+    const rgPath = `${sub}/resourceGroups/${inputs.resourceGroupName}`;
+    const id = `${rgPath}/providers/${collection[0]}/${collection[1]}/${state.name}`;
+    this.add({ id, type: args.type, pulumiName: args.name });
+
+    if (args.type === "azure-native:network:PublicIPAddress") state.ipAddress = "198.51.100.10";
+    if (args.type === "azure-native:network:VirtualNetwork") {
+      state.subnets = (inputs.subnets ?? []).map((s: any) => ({ ...s, id: `${id}/subnets/${s.name}`, provisioningState: "Succeeded" }));
+      // Network Watcher auto-enablement: Azure's, not Pulumi's, so `pulumi destroy` leaves it.
+      const watcher = `${sub}/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/NetworkWatcher_${inputs.location}`;
+      this.add({
+        id: watcher,
+        type: "Microsoft.Network/networkWatchers",
+        implicitReason: "Azure enables Network Watcher when a region gets its first VNet",
+      });
+    }
+    if (args.type === "azure-native:compute:VirtualMachine") this.createVmParts(id, inputs, state);
+    return { id, state };
+  }
+
+  /** The VM's identity and the NIC, OS disk and public IP that Azure makes from its profiles. */
+  private createVmParts(vmId: string, inputs: any, state: Record<string, any>): void {
+    const principalId = randomUUID();
+    state.identity = { ...inputs.identity, principalId, tenantId: this.emulator.tenantId };
+    state.vmId = randomUUID();
+    this.emulator.setVmIdentity({ principalId, clientId: randomUUID(), resourceId: vmId });
+    const rgPath = vmId.slice(0, vmId.indexOf("/providers/"));
+    const osDisk = inputs.storageProfile?.osDisk ?? {};
+    this.add({
+      id: `${rgPath}/providers/Microsoft.Compute/disks/${state.name}_OsDisk_1_${randomUUID().replace(/-/g, "")}`,
+      type: "Microsoft.Compute/disks",
+      deleteOption: osDisk.deleteOption === "Delete" ? "Delete" : "Detach",
+      ownedBy: vmId,
+    });
+    for (const nic of inputs.networkProfile?.networkInterfaceConfigurations ?? []) {
+      this.add({
+        id: `${rgPath}/providers/Microsoft.Network/networkInterfaces/${nic.name}`,
+        type: "Microsoft.Network/networkInterfaces",
+        deleteOption: nic.deleteOption === "Delete" ? "Delete" : "Detach",
+        ownedBy: vmId,
+      });
+      for (const ip of nic.ipConfigurations ?? []) {
+        const pip = ip.publicIPAddressConfiguration;
+        if (!pip) continue;
+        this.add({
+          id: `${rgPath}/providers/Microsoft.Network/publicIPAddresses/${pip.name}`,
+          type: "Microsoft.Network/publicIPAddresses",
+          deleteOption: pip.deleteOption === "Delete" ? "Delete" : "Detach",
+          ownedBy: vmId,
+        });
+      }
+    }
+  }
+
+  private invoke(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
+    switch (args.token) {
+      case "azure-native:authorization:getClientConfig":
+        return { subscriptionId: this.subscriptionId, tenantId: this.emulator.tenantId, clientId: randomUUID(), objectId: randomUUID() };
+      case "azure-native:compute:getVirtualMachineExtension": {
+        const view = this.instanceViews.get(`${args.inputs.vmName}/${args.inputs.vmExtensionName}`.toLowerCase());
+        if (!view) throw new Error(`ResourceNotFound: extension ${args.inputs.vmExtensionName} on ${args.inputs.vmName}`);
+        return { name: args.inputs.vmExtensionName, provisioningState: "Succeeded", instanceView: view };
+      }
+      default:
+        throw new Error(`the simulated Azure does not model the function ${args.token}`);
+    }
+  }
+
+  /**
+   * What the Custom Script Extension does with commandToExecute, with pwsh standing
+   * in for powershell.exe and the emulator for IMDS and ARM. The rest of the command
+   * is passed on unchanged.
+   */
+  private runOnVm(command: string): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+    const [exe, ...args] = command.split(" ");
+    if (exe !== "powershell") return Promise.reject(new Error(`the simulated VM runs only powershell commands, not ${exe}`));
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      IDENTITYLAB_IMDS_ENDPOINT: this.emulator.imdsUrl,
+      IDENTITYLAB_ARM_URL: this.emulator.armUrl,
+    };
+    for (const k of Object.keys(env)) if (/^(https?|all|no)_proxy$/i.test(k)) delete env[k];
+    if (this.options.probeDeadlineSeconds !== undefined) env.IDENTITYLAB_DEADLINE_SECONDS = String(this.options.probeDeadlineSeconds);
+    env.POWERSHELL_TELEMETRY_OPTOUT = "1";
+    env.POWERSHELL_UPDATECHECK = "Off";
+    const started = Date.now();
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.options.pwsh, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
+    });
+  }
+
+  /**
+   * Deletes what Pulumi created, in the order given (Pulumi's: dependents first),
+   * with Azure's rules: a VM takes the parts whose deleteOption is Delete with it,
+   * and a resource group takes everything still inside it.
+   */
+  delete(id: string): string[] {
+    const key = id.toLowerCase();
+    const thing = this.inventory.get(key);
+    if (!thing) return [];
+    const removed = [thing.id];
+    this.inventory.delete(key);
+    if (thing.type === "azure-native:authorization:RoleAssignment") this.emulator.removeRoleAssignment(id.split("/").pop()!);
+    if (thing.type === "azure-native:compute:VirtualMachine") {
+      this.emulator.setVmIdentity(null);
+      for (const [k, part] of this.inventory) {
+        if (part.ownedBy?.toLowerCase() === key && part.deleteOption === "Delete") {
+          this.inventory.delete(k);
+          removed.push(part.id);
+        }
+      }
+    }
+    if (thing.type === "azure-native:network:VirtualNetwork") {
+      const nicsLeft = [...this.inventory.values()].filter((t) => t.type === "Microsoft.Network/networkInterfaces");
+      if (nicsLeft.length > 0) throw new Error(`InUseSubnetCannotBeDeleted: ${nicsLeft.map((n) => n.id).join(", ")} still use the subnet`);
+    }
+    if (thing.type === "azure-native:resources:ResourceGroup") {
+      const prefix = `${key}/`;
+      for (const [k, inside] of this.inventory) {
+        if (k.startsWith(prefix)) {
+          this.inventory.delete(k);
+          removed.push(inside.id);
+        }
+      }
+      this.emulator.removeResourceGroup(id.split("/").pop()!);
+    }
+    return removed;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
+}
+
+/** The instance view the CSE handler reports: stdout and stderr cut to their last 4,096 bytes. */
+function cseInstanceView(name: string, run: { code: number | null; stdout: string; stderr: string }): unknown {
+  const tail = (s: string) => Buffer.from(s, "utf8").subarray(-STDOUT_TAIL_BYTES).toString("utf8");
+  const state = run.code === 0 ? "succeeded" : "failed";
+  return {
+    name,
+    type: "Microsoft.Compute.CustomScriptExtension",
+    typeHandlerVersion: "1.10.18",
+    substatuses: [
+      { code: `ComponentStatus/StdOut/${state}`, level: "Info", displayStatus: `Provisioning ${state}`, message: tail(run.stdout) },
+      { code: `ComponentStatus/StdErr/${state}`, level: "Info", displayStatus: `Provisioning ${state}`, message: tail(run.stderr) },
+    ],
+    statuses: [
+      {
+        code: `ProvisioningState/${state}`,
+        level: run.code === 0 ? "Info" : "Error",
+        displayStatus: `Provisioning ${state}`,
+        message:
+          run.code === 0
+            ? "Command execution finished"
+            : `Command execution finished, but failed because it returned a non-zero exit code of: '${run.code}'`,
+      },
+    ],
+  };
+}
