@@ -97,7 +97,8 @@ function Get-Field($Object, [string]$Name) {
 
 function Get-Left { $DeadlineSeconds - $sw.Elapsed.TotalSeconds }
 
-function Write-Note([string]$Text) { Write-Host ('{0} t={1}' -f $Text, [Math]::Round($sw.Elapsed.TotalSeconds, 1)) }
+# Straight to stdout: under -EncodedCommand with redirected output, Write-Host lands on stderr as CLIXML.
+function Write-Note([string]$Text) { [Console]::Out.WriteLine(('{0} t={1}' -f $Text, [Math]::Round($sw.Elapsed.TotalSeconds, 1))) }
 
 function Invoke-Get([string]$Phase, [string]$Url) {
     $n = 0
