@@ -8,6 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import * as path from "node:path";
+import { minifyPowerShell as minifyProbe, psQuote } from "../../lib/probeCommand";
 
 export const PROBE_PATH = path.join(__dirname, "..", "..", "scripts", "Invoke-IdentityProbe.ps1");
 
@@ -79,23 +80,8 @@ export function runPwshFile(file: string, args: string[] = []): { status: number
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/**
- * What lib/probeCommand.ts does before embedding the script (docs/probe-contract.md):
- * drop the help block and whole-line comments, trim every line.
- */
-export function minifyProbe(source: string): string {
-  return source
-    .replace(/^\uFEFF/, "")
-    .replace(/<#[\s\S]*?#>/g, "")
-    .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter((line) => line !== "" && !line.startsWith("#"))
-    .join("\n");
-}
-
-export function psQuote(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
+/** Exactly what the program embeds: the probe tests must exercise the same text. */
+export { minifyProbe, psQuote };
 
 export interface ProbeRun {
   code: number | null;
