@@ -7,10 +7,10 @@
  * What it does not model: capacity, quotas, policies, regions, networking
  * reachability, or how long Azure really takes to create a VM.
  */
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import type { AzureEmulator } from "../tests/emulator";
+import { runToEnd } from "../tests/helpers/spawn";
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
@@ -63,7 +63,8 @@ export interface SimulationOptions {
 
 const STDOUT_TAIL_BYTES = 4096;
 
-const ARM_COLLECTIONS: Record<string, [string, string]> = {
+/** Where each plainly-named resource type lives in ARM. */
+export const ARM_COLLECTIONS: Record<string, [provider: string, collection: string]> = {
   "azure-native:network:NetworkSecurityGroup": ["Microsoft.Network", "networkSecurityGroups"],
   "azure-native:network:PublicIPAddress": ["Microsoft.Network", "publicIPAddresses"],
   "azure-native:network:NatGateway": ["Microsoft.Network", "natGateways"],
@@ -265,16 +266,7 @@ export class SimulatedAzure {
     if (this.options.probeDeadlineSeconds !== undefined) env.IDENTITYLAB_DEADLINE_SECONDS = String(this.options.probeDeadlineSeconds);
     env.POWERSHELL_TELEMETRY_OPTOUT = "1";
     env.POWERSHELL_UPDATECHECK = "Off";
-    const started = Date.now();
-    return new Promise((resolve, reject) => {
-      const child = spawn(this.options.pwsh, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-      child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-      child.on("error", reject);
-      child.on("close", (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
-    });
+    return runToEnd(this.options.pwsh, args, { env }).then((r) => ({ ...r, ms: r.wallMs }));
   }
 
   /**

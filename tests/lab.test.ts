@@ -21,6 +21,19 @@ const azure = installMocks();
 const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 let counter = 0;
 
+/** A probe on its own, with no role assignment to wait for. */
+const standaloneProbe = {
+  resourceGroupName: "rg",
+  vmName: "vm",
+  location: "eastus2",
+  subscriptionId: SUBSCRIPTION_ID,
+  targetResourceGroupName: "rg",
+  armEndpoint: "https://management.azure.com/",
+  deadlineSeconds: 900,
+  failureMode: "report" as const,
+  waitFor: [],
+};
+
 async function deploy(raw: RawSettings = {}, stdout?: (rg: string) => string) {
   const name = `t${++counter}`;
   const errors = jest.spyOn(pulumi.log, "error").mockImplementation(() => Promise.resolve());
@@ -64,21 +77,7 @@ describe("IdentityLab with default settings", () => {
 
     // Negative control: the same capture sees no dependency when none is given.
     const captured: Captured[] = [];
-    new IdentityProbe(
-      "control-probe",
-      {
-        resourceGroupName: "rg",
-        vmName: "vm",
-        location: "eastus2",
-        subscriptionId: SUBSCRIPTION_ID,
-        targetResourceGroupName: "rg",
-        armEndpoint: "https://management.azure.com/",
-        deadlineSeconds: 900,
-        failureMode: "report",
-        waitFor: [],
-      },
-      { transformations: [capture(captured)] },
-    );
+    new IdentityProbe("control-probe", standaloneProbe, { transformations: [capture(captured)] });
     const controlExt = captured.find((c) => c.type === "azure-native:compute:VirtualMachineExtension")!;
     expect(controlExt.opts.dependsOn ?? []).not.toContain(d.lab.readerGrant.assignment);
     expect(controlExt.opts.dependsOn ?? []).toHaveLength(0);
@@ -248,19 +247,8 @@ describe("IdentityLab options", () => {
   });
 
   test("the rerun token changes forceUpdateTag and nothing else of the extension", async () => {
-    const probeArgs = {
-      resourceGroupName: "rg",
-      vmName: "vm",
-      location: "eastus2",
-      subscriptionId: SUBSCRIPTION_ID,
-      targetResourceGroupName: "rg",
-      armEndpoint: "https://management.azure.com/",
-      deadlineSeconds: 900,
-      failureMode: "report" as const,
-      waitFor: [],
-    };
     const extensionInputs = async (name: string, rerunToken: string) => {
-      const probe = new IdentityProbe(name, { ...probeArgs, rerunToken });
+      const probe = new IdentityProbe(name, { ...standaloneProbe, rerunToken });
       await valueOf(probe.extension.id);
       return azure.registered.find((r) => r.name === `${name}-extension`)!.inputs;
     };

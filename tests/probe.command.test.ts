@@ -4,9 +4,9 @@
  * replaced by `pwsh`, the -EncodedCommand unchanged) and reports what the
  * script file itself reports.
  */
-import { spawn } from "node:child_process";
 import { AzureEmulator } from "./emulator";
 import { findPwsh, pwshEnv, runProbe } from "./helpers/pwsh";
+import { lastLine, runToEnd } from "./helpers/spawn";
 import { SUBSCRIPTION_ID, installMocks, valueOf } from "./helpers/mocks";
 import { IdentityLab } from "../components";
 import { validateSettings } from "../lib/config";
@@ -32,20 +32,11 @@ beforeAll(async () => {
 });
 afterAll(() => emulator.stop());
 
-function runCommandAsCse(cmd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCommandAsCse(cmd: string) {
   const [exe, ...args] = cmd.split(" ");
   expect(exe).toBe("powershell");
-  return new Promise((resolve, reject) => {
-    const child = spawn(findPwsh(), args, {
-      env: pwshEnv({ IDENTITYLAB_IMDS_ENDPOINT: emulator.imdsUrl, IDENTITYLAB_ARM_URL: emulator.armUrl }),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  return runToEnd(findPwsh(), args, {
+    env: pwshEnv({ IDENTITYLAB_IMDS_ENDPOINT: emulator.imdsUrl, IDENTITYLAB_ARM_URL: emulator.armUrl }),
   });
 }
 
@@ -65,8 +56,7 @@ test("the program's exact command runs in pwsh and reports what the script file 
   ]);
   expect(embedded.code).toBe(0);
   expect(embedded.stderr).toBe("");
-  const lines = embedded.stdout.trim().split(/\r?\n/);
-  const report = JSON.parse(lines[lines.length - 1]);
+  const report = JSON.parse(lastLine(embedded.stdout));
   expect(report).toMatchObject({ schema: "identitylab.probe/v1", ok: true, resourceGroup: { name: rgName } });
   expect(report.identity.audience).toBe("https://management.azure.com/");
   expect(stable(report)).toEqual(stable(file.report));

@@ -3,10 +3,10 @@
  * into the simulated Azure, with the real probe command run by real pwsh.
  * The mutations prove the whole chain can fail.
  */
-import { spawn } from "node:child_process";
 import * as path from "node:path";
 import type { RehearsalResult } from "../rehearsal/rehearse";
 import { findPwsh } from "./helpers/pwsh";
+import { lastLine, runToEnd } from "./helpers/spawn";
 
 const root = path.join(__dirname, "..");
 
@@ -16,26 +16,16 @@ interface Run {
   stderr: string;
 }
 
-function rehearse(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "rehearsal/cli.ts", "--json", ...args], {
-      cwd: root,
-      env: { ...process.env, PWSH: findPwsh() },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      try {
-        resolve({ code, result: JSON.parse(stdout.trim().split("\n").pop()!), stderr });
-      } catch {
-        reject(new Error(`rehearsal printed no result (exit ${code}):\n${stdout}\n${stderr}`));
-      }
-    });
+async function rehearse(args: string[]): Promise<Run> {
+  const run = await runToEnd(process.execPath, ["-r", "ts-node/register/transpile-only", "rehearsal/cli.ts", "--json", ...args], {
+    cwd: root,
+    env: { ...process.env, PWSH: findPwsh() },
   });
+  try {
+    return { code: run.code, result: JSON.parse(lastLine(run.stdout)), stderr: run.stderr };
+  } catch {
+    throw new Error(`rehearsal printed no result (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
+  }
 }
 
 const types = (r: RehearsalResult) => r.criticalPath.map((s) => s.type.split(":").pop());

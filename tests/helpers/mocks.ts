@@ -7,6 +7,7 @@
  * `vm.name` is undefined and the extension read gets `vmName: undefined` silently.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { ARM_COLLECTIONS, unwrapSecrets } from "../../rehearsal/simulatedAzure";
 
 export const SUBSCRIPTION_ID = "11111111-2222-3333-4444-555555555555";
 export const TENANT_ID = "99999999-8888-7777-6666-555555555555";
@@ -23,20 +24,6 @@ export interface Registered {
   readonly id: string;
 }
 
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
-
-/** The mock monitor hands secrets over in their wire form; unwrap them and note where they were. */
-function unwrapSecrets(value: any, path: string, found: string[]): any {
-  if (Array.isArray(value)) return value.map((v, i) => unwrapSecrets(v, `${path}[${i}]`, found));
-  if (value === null || typeof value !== "object") return value;
-  if (value[SECRET_SIG] === SECRET_VALUE) {
-    found.push(path);
-    return unwrapSecrets(value.value, path, found);
-  }
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v, path ? `${path}.${k}` : k, found)]));
-}
-
 export interface Invoked {
   readonly token: string;
   readonly inputs: Record<string, any>;
@@ -50,14 +37,6 @@ export interface MockAzure {
   byType(type: string): Registered[];
   one(type: string): Registered;
 }
-
-const ARM_TYPES: Record<string, [provider: string, collection: string]> = {
-  "azure-native:network:NetworkSecurityGroup": ["Microsoft.Network", "networkSecurityGroups"],
-  "azure-native:network:PublicIPAddress": ["Microsoft.Network", "publicIPAddresses"],
-  "azure-native:network:NatGateway": ["Microsoft.Network", "natGateways"],
-  "azure-native:network:VirtualNetwork": ["Microsoft.Network", "virtualNetworks"],
-  "azure-native:compute:VirtualMachine": ["Microsoft.Compute", "virtualMachines"],
-};
 
 /** Azure names from a logical name the way azure-native's autonaming does: name plus a random-looking suffix. */
 function autoname(logical: string): string {
@@ -110,7 +89,7 @@ export function installMocks(options: { preview?: boolean; project?: string; sta
             break;
           }
           default: {
-            const arm = ARM_TYPES[args.type];
+            const arm = ARM_COLLECTIONS[args.type];
             if (arm) {
               const nameKey = Object.keys(inputs).find(
                 (k) => k.endsWith("Name") && k !== "resourceGroupName" && typeof inputs[k] === "string",

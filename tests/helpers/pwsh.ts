@@ -4,11 +4,12 @@
  * The probe's tests must never skip: a CI machine without pwsh fails them with a
  * message that says how to install it.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import * as path from "node:path";
 import { minifyPowerShell as minifyProbe, psQuote } from "../../lib/probeCommand";
+import { lastLine, runToEnd } from "./spawn";
 
 export const PROBE_PATH = path.join(__dirname, "..", "..", "scripts", "Invoke-IdentityProbe.ps1");
 
@@ -119,7 +120,7 @@ function embeddedScriptFile(): string {
   return minifiedFile;
 }
 
-export function runProbe(options: ProbeRunOptions): Promise<ProbeRun> {
+export async function runProbe(options: ProbeRunOptions): Promise<ProbeRun> {
   const { params, env = {}, mode = "embedded", killAfterMs = 60_000 } = options;
   const named = Object.entries(params).flatMap(([k, v]) => [`-${k}`, String(v)]);
   let args: string[];
@@ -137,26 +138,13 @@ export function runProbe(options: ProbeRunOptions): Promise<ProbeRun> {
       `$t=[IO.File]::ReadAllText(${psQuote(file)});& ([scriptblock]::Create($t)) ${call}`,
     ];
   }
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(findPwsh(), args, { env: pwshEnv(env), stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    const killer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(killer);
-      const lines = stdout.split(/\r?\n/).filter((l) => l.trim() !== "");
-      const lastLine = lines.length ? lines[lines.length - 1] : "";
-      let report: any = null;
-      try {
-        report = JSON.parse(lastLine);
-      } catch {
-        report = null;
-      }
-      resolve({ code, signal, stdout, stderr, report, lastLine, wallMs: Date.now() - started });
-    });
-  });
+  const run = await runToEnd(findPwsh(), args, { env: pwshEnv(env), killAfterMs });
+  const line = lastLine(run.stdout);
+  let report: any = null;
+  try {
+    report = JSON.parse(line);
+  } catch {
+    report = null;
+  }
+  return { ...run, report, lastLine: line };
 }

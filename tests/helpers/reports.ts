@@ -1,6 +1,17 @@
 /** Probe reports as scripts/Invoke-IdentityProbe.ps1 writes them (docs/probe-contract.md). */
 import { SUBSCRIPTION_ID, TENANT_ID, VM_PRINCIPAL_ID } from "./mocks";
 
+/** The VM identity's claims, as the probe decodes them from its token. */
+function identity(rg: string) {
+  return {
+    objectId: VM_PRINCIPAL_ID,
+    tenantId: TENANT_ID,
+    resourceId: `/subscriptions/${SUBSCRIPTION_ID}/resourcegroups/${rg}/providers/Microsoft.Compute/virtualMachines/idlab-vm`,
+    audience: "https://management.azure.com/",
+    expiresOn: "2026-11-29T17:03:00Z",
+  };
+}
+
 export function successReport(rg: string, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({
     schema: "identitylab.probe/v1",
@@ -12,13 +23,7 @@ export function successReport(rg: string, extra: Record<string, unknown> = {}): 
       provisioningState: "Succeeded",
       tags: { lab: "identity-lab" },
     },
-    identity: {
-      objectId: VM_PRINCIPAL_ID,
-      tenantId: TENANT_ID,
-      resourceId: `/subscriptions/${SUBSCRIPTION_ID}/resourcegroups/${rg}/providers/Microsoft.Compute/virtualMachines/idlab-vm`,
-      audience: "https://management.azure.com/",
-      expiresOn: "2026-11-29T17:03:00Z",
-    },
+    identity: identity(rg),
     permissions: [{ actions: ["*/read"], notActions: [], dataActions: [], notDataActions: [] }],
     attempts: { imds: 1, resourceGroup: 4, permissions: 1 },
     elapsedSeconds: 17.3,
@@ -33,13 +38,7 @@ export function forbiddenReport(rg: string): string {
     schema: "identitylab.probe/v1",
     ok: false,
     resourceGroup: null,
-    identity: {
-      objectId: VM_PRINCIPAL_ID,
-      tenantId: TENANT_ID,
-      resourceId: `/subscriptions/${SUBSCRIPTION_ID}/resourcegroups/${rg}/providers/Microsoft.Compute/virtualMachines/idlab-vm`,
-      audience: "https://management.azure.com/",
-      expiresOn: "2026-11-29T17:03:00Z",
-    },
+    identity: identity(rg),
     permissions: null,
     attempts: { imds: 1, resourceGroup: 181, permissions: 0 },
     elapsedSeconds: 900.4,
