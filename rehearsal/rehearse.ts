@@ -112,10 +112,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     }
     await settled(sim.operations);
     errors.restore();
-    for (const r of registrations.list) {
-      const op = sim.operations.find((o) => o.name === r.name && o.type === r.type);
-      if (op && r.urn) r.id = findId(sim, r);
-    }
+    for (const r of registrations.list) if (r.custom) r.id = findId(sim, r);
     registrations.restore();
 
     const criticalPath = computeCriticalPath(sim.operations, registrations.list);
