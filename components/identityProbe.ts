@@ -41,8 +41,13 @@ export interface IdentityProbeArgs {
  */
 export class IdentityProbe extends pulumi.ComponentResource {
   public readonly extension: compute.VirtualMachineExtension;
-  /** The probe's verdict. With failureMode "fail", anything but success also logs an error, which fails the update. */
+  /** What the probe reported, read back from the extension's instance view. */
   public readonly outcome: pulumi.Output<ProbeOutcome>;
+  /**
+   * The probe's status; with failureMode "fail", anything but success rejects with a
+   * ResourceError, and that uncaught rejection fails the update.
+   */
+  public readonly verdict: pulumi.Output<ProbeOutcome["status"]>;
   public readonly status: pulumi.Output<ProbeOutcome["status"]>;
   public readonly report: pulumi.Output<ProbeReport | null>;
 
@@ -96,23 +101,28 @@ export class IdentityProbe extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    this.outcome = pulumi.all([view, args.targetResourceGroupName, args.failureMode]).apply(([v, rg, mode]) => {
-      const outcome = readProbeOutcome(v.instanceView, rg);
-      if (outcome.status !== "succeeded" && mode === "fail") {
-        // An error diagnostic fails the update, yet the outputs below still record
-        // the report, and every resource is already created and in Pulumi's state.
-        pulumi.log.error(
-          `The identity probe ${outcome.status}: ${outcome.cause}\n` +
-            `Next step: ${outcome.nextStep}\n` +
-            `(Every resource was created and is in Pulumi's state. To keep the lab and only report ` +
-            `the probe's result, set probeFailureMode to "report".)`,
-          this,
-        );
-      }
-      return outcome;
-    });
+    this.outcome = pulumi.all([view, args.targetResourceGroupName]).apply(([v, rg]) => readProbeOutcome(v.instanceView, rg));
     this.status = this.outcome.apply((o) => o.status);
     this.report = this.outcome.apply((o) => o.report);
+
+    // pulumi.log.error alone would not fail `pulumi up` (it only counts errors). An
+    // uncaught ResourceError does: the Node.js runtime prints its message against this
+    // resource, without a stack, and exits non-zero. Nothing consumes this output, so
+    // its rejection is uncaught by design. Every resource is already created by then.
+    this.verdict = pulumi.all([this.outcome, args.failureMode]).apply(([outcome, mode]) => {
+      if (outcome.status === "succeeded" || mode !== "fail") return outcome.status;
+      const message =
+        `The identity probe ${outcome.status}: ${outcome.cause}\n` +
+        `Next step: ${outcome.nextStep}\n` +
+        `(Every resource was created and is in Pulumi's state. To keep the lab and only report ` +
+        `the probe's result, set probeFailureMode to "report".)`;
+      // A preview re-reads the last run, which the coming update may well redo.
+      if (pulumi.runtime.isDryRun()) {
+        void pulumi.log.warn(`The last run of the probe: ${message}`, this);
+        return outcome.status;
+      }
+      throw new pulumi.ResourceError(message, this, true);
+    });
     this.registerOutputs({ status: this.status, report: this.report });
   }
 }

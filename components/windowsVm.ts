@@ -114,7 +114,8 @@ export class WindowsVm extends pulumi.ComponentResource {
         // Managed boot diagnostics: no storage account to create or leave behind.
         diagnosticsProfile: { bootDiagnostics: { enabled: true } },
       },
-      // The NIC and disk are named from this VM; the old VM must be gone before a new one takes them.
+      // The NIC configuration's name is fixed; the old VM (and the NIC it created) must be gone
+      // before a replacement creates its own.
       { parent: this, deleteBeforeReplace: true },
     );
 

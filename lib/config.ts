@@ -65,6 +65,17 @@ export const IMAGE_SKUS = [
   "2025-datacenter-azure-edition-core",
 ] as const;
 
+/**
+ * Microsoft's "hotpatchable" list (automatic VM guest patching): the Desktop Experience
+ * image of 2022 Azure Edition is not on it, so ARM refuses enableHotpatching there.
+ */
+export const HOTPATCH_SKUS: readonly string[] = [
+  "2022-datacenter-azure-edition-core",
+  "2022-datacenter-azure-edition-hotpatch",
+  "2025-datacenter-azure-edition",
+  "2025-datacenter-azure-edition-core",
+];
+
 export const ARM_ENDPOINTS: Readonly<Record<AzureCloud, string>> = {
   public: "https://management.azure.com/",
   usgovernment: "https://management.usgovcloudapi.net/",
@@ -203,6 +214,11 @@ export function validateSettings(raw: RawSettings): LabSettings {
   const hotpatchText = str("hotpatch");
   if (hotpatchText !== "true" && hotpatchText !== "false") {
     problems.push(`${key("hotpatch")}: "${hotpatchText}" must be true or false.`);
+  } else if (hotpatchText === "true" && (IMAGE_SKUS as readonly string[]).includes(imageSku) && !HOTPATCH_SKUS.includes(imageSku)) {
+    problems.push(
+      `${key("hotpatch")}: ${key("imageSku")} "${imageSku}" cannot be hotpatched; set hotpatch to false ` +
+        `or use 2022-datacenter-azure-edition-hotpatch.`,
+    );
   }
 
   const adminUsername = str("adminUsername");

@@ -63,7 +63,9 @@ export interface ExtensionInstanceView {
 const RERUN_STEP = "after fixing it, rerun the probe with `pulumi config set probeRerunToken $(date +%s)` and `pulumi up`.";
 
 function substatus(view: ExtensionInstanceView | undefined, stream: "StdOut" | "StdErr"): string | undefined {
-  return view?.substatuses?.find((s) => s.code?.startsWith(`ComponentStatus/${stream}/`))?.message;
+  // Microsoft's samples spell the code both "ComponentStatus/…" and "componentStatus/…".
+  const prefix = `componentstatus/${stream.toLowerCase()}/`;
+  return view?.substatuses?.find((s) => s.code?.toLowerCase().startsWith(prefix))?.message;
 }
 
 /** Finds and validates the report in a CSE stdout tail. */

@@ -53,7 +53,7 @@ export interface TeardownReport {
 export interface RehearsalResult {
   /** Stack outputs; secrets shown as "[secret]". */
   readonly outputs: Record<string, unknown>;
-  /** Error diagnostics the program logged: any one fails the update. */
+  /** What failed the update: uncaught errors (as Pulumi's runtime reports them) and failed registrations. */
   readonly errors: string[];
   readonly failed: boolean;
   readonly operations: Operation[];
@@ -94,7 +94,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     pulumi.runtime.setMocks(sim.mocks(), "identity-lab", stack, false);
     pulumi.runtime.setAllConfig({ ...(options.config ?? {}) });
     const registrations = watchRegistrations();
-    const errors = captureErrors();
+    const errors = captureUncaught();
 
     log(`Rehearsing \`pulumi up\` of identity-lab (stack ${stack}) against a simulated Azure: nothing leaves this machine.`);
     let outputs: Record<string, unknown> = {};
@@ -111,6 +111,8 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       errors.messages.push((e as Error).message);
     }
     await settled(sim.operations);
+    // Rejections count as uncaught only once the event loop has turned.
+    await new Promise((r) => setTimeout(r, 50));
     errors.restore();
     for (const r of registrations.list) if (r.custom) r.id = findId(sim, r);
     registrations.restore();
@@ -187,14 +189,20 @@ function watchRegistrations(): { list: Registration[]; restore: () => void } {
   return { list, restore: () => (monitor.registerResource = original) };
 }
 
-function captureErrors(): { messages: string[]; restore: () => void } {
+/**
+ * What fails a real `pulumi up`: an uncaught error, which Pulumi's Node.js runtime
+ * reports once and turns into a non-zero exit. (Logged errors alone do not.)
+ */
+function captureUncaught(): { messages: string[]; restore: () => void } {
   const messages: string[] = [];
-  const original = pulumi.log.error;
-  (pulumi.log as any).error = (msg: string) => {
-    messages.push(msg);
-    return Promise.resolve();
+  const seen = new Set<unknown>();
+  const handler = (err: unknown) => {
+    if (seen.has(err)) return;
+    seen.add(err);
+    messages.push(err instanceof Error ? err.message : String(err));
   };
-  return { messages, restore: () => ((pulumi.log as any).error = original) };
+  process.on("unhandledRejection", handler);
+  return { messages, restore: () => process.off("unhandledRejection", handler) };
 }
 
 async function resolveOutputs(exported: Record<string, unknown>): Promise<Record<string, unknown>> {

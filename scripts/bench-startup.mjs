@@ -38,9 +38,9 @@ const { installMocks, cseInstanceView, valueOf } = require("./tests/helpers/mock
 const { stdoutWith, successReport } = require("./tests/helpers/reports");
 const azure = installMocks();
 pulumi.runtime.setAllConfig({});
+azure.instanceView = (rg) => cseInstanceView(stdoutWith(successReport(rg)));
 const program = require("./index");
-valueOf(program.resourceGroupName).then(async (rg) => {
-  azure.instanceView = cseInstanceView(stdoutWith(successReport(rg)));
+valueOf(program.resourceGroupName).then(async () => {
   const status = await valueOf(program.probeStatus);
   if (status !== "succeeded" || azure.registered.length < 8) throw new Error("incomplete: " + status + " " + azure.registered.length);
   process.stdout.write(String(azure.registered.length));

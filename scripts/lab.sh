@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the real lab against Azure: `npm run lab` (pulumi up), `npm run lab -- preview`,
 # `npm run lab -- destroy`. Installs the dependencies on a fresh clone, keeps state
-# locally (Pulumi.yaml's backend, unless PULUMI_BACKEND_URL says otherwise), and
+# locally (Pulumi.yaml's backend; only PULUMI_BACKEND_URL overrides it), and
 # handles the secrets passphrase: PULUMI_CONFIG_PASSPHRASE or _FILE if you set one,
 # else one generated on first use and kept in ~/.pulumi-identity-lab/passphrase.
 set -euo pipefail
@@ -22,7 +22,7 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$major" -ge 22 ] || { echo "Node >= 22 is required (this is $(node --version))." >&2; exit 1; }
 [ -d node_modules/@pulumi/azure-native ] || npm ci --no-audit --no-fund
 
-state_dir="${IDENTITYLAB_STATE_DIR:-$HOME/.pulumi-identity-lab}"
+state_dir="$HOME/.pulumi-identity-lab"
 mkdir -p "$state_dir"
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
   passphrase_file="$state_dir/passphrase"

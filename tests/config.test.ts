@@ -63,7 +63,7 @@ describe("validateSettings", () => {
       outboundAccess: "defaultOutboundAccess",
       probeFailureMode: "report",
       hotpatch: "false",
-      imageSku: "2022-datacenter-azure-edition-core",
+      imageSku: "2022-datacenter-azure-edition",
       cloud: "usgovernment",
     });
     expect(s.rdpSourceCidr).toBe("203.0.113.7");
@@ -87,6 +87,12 @@ describe("validateSettings", () => {
     ["vmSize with space", { vmSize: "Standard B2s" }, "identity-lab:vmSize", /VM size/],
     ["imageSku Gen1 datacenter", { imageSku: "2019-Datacenter" }, "identity-lab:imageSku", /Azure Edition/],
     ["hotpatch not boolean", { hotpatch: "yes" }, "identity-lab:hotpatch", /true or false/],
+    [
+      "hotpatch on a non-hotpatchable image",
+      { imageSku: "2022-datacenter-azure-edition" },
+      "identity-lab:hotpatch",
+      /cannot be hotpatched/,
+    ],
     ["adminUsername reserved", { adminUsername: "Administrator" }, "identity-lab:adminUsername", /reserves/],
     ["adminUsername reserved admin", { adminUsername: "admin" }, "identity-lab:adminUsername", /reserves/],
     ["adminUsername too long", { adminUsername: "a".repeat(21) }, "identity-lab:adminUsername", /1-20/],

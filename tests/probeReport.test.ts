@@ -56,6 +56,11 @@ describe("readProbeOutcome", () => {
     expect(o).toMatchObject({ cause: expect.stringMatching(/wrote no report; stderr ends: At line:1/) });
   });
 
+  test("the substatus code is matched whatever its case", () => {
+    const view = { substatuses: [{ code: "componentStatus/StdOut/succeeded", message: stdoutWith(successReport(RG)) }] };
+    expect(readProbeOutcome(view, RG).status).toBe("succeeded");
+  });
+
   test("no instance view at all", () => {
     expect(readProbeOutcome(undefined, RG).status).toBe("unreadable");
   });

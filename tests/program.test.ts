@@ -49,9 +49,9 @@ describe("index.ts", () => {
 
   test("good config: the stack outputs the tutorial's facts and the probe's report", async () => {
     setConfig({ "identity-lab:namePrefix": "demo", "identity-lab:tags": '{"owner":"alice"}' });
+    azure.instanceView = (rgName: string) => cseInstanceView(stdoutWith(successReport(rgName)));
     const program = loadProgram();
     const rg = (await valueOf(program.resourceGroupName)) as string;
-    azure.instanceView = cseInstanceView(stdoutWith(successReport(rg)));
 
     expect(Object.keys(program).sort()).toEqual(
       [

@@ -32,7 +32,7 @@ export interface Invoked {
 export interface MockAzure {
   readonly registered: Registered[];
   readonly invoked: Invoked[];
-  /** What getVirtualMachineExtension returns as instanceView; set per test. */
+  /** What getVirtualMachineExtension returns as instanceView, or a function of the resource group's name. */
   instanceView: unknown;
   byType(type: string): Registered[];
   one(type: string): Registered;
@@ -116,7 +116,12 @@ export function installMocks(options: { preview?: boolean; project?: string; sta
           case "azure-native:authorization:getClientConfig":
             return { subscriptionId: SUBSCRIPTION_ID, tenantId: TENANT_ID, clientId: "c", objectId: "o" };
           case "azure-native:compute:getVirtualMachineExtension":
-            return { ...args.inputs, name: args.inputs.vmExtensionName, instanceView: azure.instanceView };
+            return {
+              ...args.inputs,
+              name: args.inputs.vmExtensionName,
+              instanceView:
+                typeof azure.instanceView === "function" ? azure.instanceView(args.inputs.resourceGroupName) : azure.instanceView,
+            };
           default:
             throw new Error(`unmocked invoke ${args.token}`);
         }
@@ -132,6 +137,22 @@ export function installMocks(options: { preview?: boolean; project?: string; sta
 /** An output's value; rejects when the output does (Output.apply would never call back). */
 export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
   return (output as unknown as { promise(): Promise<T> }).promise();
+}
+
+/**
+ * An output's value or its error, with every one of its internal promises handled.
+ * A rejecting Output rejects its value, isKnown and isSecret promises; outside tests
+ * that is uncaught and fails the update, but jest fails the test file on it. Call it
+ * before the output can settle.
+ */
+export function settle<T>(output: pulumi.Output<T>): Promise<T | Error> {
+  const impl = output as unknown as { isKnown: Promise<boolean>; isSecret: Promise<boolean> };
+  impl.isKnown.catch(() => undefined);
+  impl.isSecret.catch(() => undefined);
+  return valueOf(output).then(
+    (v) => v,
+    (e: Error) => e,
+  );
 }
 
 /** A transformation that records every resource's type, name, props and options. */
