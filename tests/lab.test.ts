@@ -11,6 +11,7 @@ import {
   cseInstanceView,
   installMocks,
   settle,
+  standaloneProbe,
   valueOf,
 } from "./helpers/mocks";
 import { forbiddenReport, stdoutWith, successReport } from "./helpers/reports";
@@ -21,19 +22,6 @@ import { roleAssignmentName } from "../lib/roleAssignment";
 const azure = installMocks();
 const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 let counter = 0;
-
-/** A probe on its own, with no role assignment to wait for. */
-const standaloneProbe = {
-  resourceGroupName: "rg",
-  vmName: "vm",
-  location: "eastus2",
-  subscriptionId: SUBSCRIPTION_ID,
-  targetResourceGroupName: "rg",
-  armEndpoint: "https://management.azure.com/",
-  deadlineSeconds: 900,
-  failureMode: "report" as const,
-  waitFor: [],
-};
 
 async function deploy(raw: RawSettings = {}, stdout?: (rg: string) => string) {
   const name = `t${++counter}`;

@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { IdentityProbe } from "../components";
-import { SUBSCRIPTION_ID, cseInstanceView, installMocks, valueOf } from "./helpers/mocks";
+import { cseInstanceView, installMocks, standaloneProbe, valueOf } from "./helpers/mocks";
 import { forbiddenReport, stdoutWith } from "./helpers/reports";
 
 const azure = installMocks({ preview: true });
@@ -12,17 +12,7 @@ const azure = installMocks({ preview: true });
 test("a failed last run is a warning in preview, not a failure", async () => {
   azure.instanceView = cseInstanceView(stdoutWith(forbiddenReport("rg")));
   const warn = jest.spyOn(pulumi.log, "warn").mockImplementation(() => Promise.resolve());
-  const probe = new IdentityProbe("preview-probe", {
-    resourceGroupName: "rg",
-    vmName: "vm",
-    location: "eastus2",
-    subscriptionId: SUBSCRIPTION_ID,
-    targetResourceGroupName: "rg",
-    armEndpoint: "https://management.azure.com/",
-    deadlineSeconds: 900,
-    failureMode: "fail",
-    waitFor: [],
-  });
+  const probe = new IdentityProbe("preview-probe", { ...standaloneProbe, failureMode: "fail" });
   expect(await valueOf(probe.verdict)).toBe("failed");
   expect(warn).toHaveBeenCalledTimes(1);
   expect(String(warn.mock.calls[0][0])).toMatch(/^The last run of the probe: The identity probe failed: ARM kept refusing/);

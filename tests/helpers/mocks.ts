@@ -198,3 +198,16 @@ export function cseInstanceView(stdout: string, stderr = ""): unknown {
     ],
   };
 }
+
+/** A probe on its own, with no role assignment to wait for. */
+export const standaloneProbe = {
+  resourceGroupName: "rg",
+  vmName: "vm",
+  location: "eastus2",
+  subscriptionId: SUBSCRIPTION_ID,
+  targetResourceGroupName: "rg",
+  armEndpoint: "https://management.azure.com/",
+  deadlineSeconds: 900,
+  failureMode: "report" as const,
+  waitFor: [],
+};
