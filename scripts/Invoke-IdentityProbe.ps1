@@ -112,7 +112,8 @@ function Invoke-Get([string]$Phase, [string]$Url) {
         $st.att[$Phase]++
         $s = $code = $msg = $rid = $null
         $ra = 0
-        $cts = [Threading.CancellationTokenSource]::new([TimeSpan]::FromSeconds([Math]::Max(0.001, [Math]::Min($RequestTimeoutSeconds, (Get-Left)))))
+        $left = Get-Left
+        $cts = [Threading.CancellationTokenSource]::new([TimeSpan]::FromSeconds([Math]::Max(0.001, [Math]::Min($RequestTimeoutSeconds, $left))))
         try {
             $r = $c.GetAsync($Url, $cts.Token).GetAwaiter().GetResult()
             $s = [int]$r.StatusCode
@@ -140,6 +141,8 @@ function Invoke-Get([string]$Phase, [string]$Url) {
             while ($x.InnerException) { $x = $x.InnerException }
             $msg = $x.Message
         } finally { $cts.Dispose() }
+        # A request cut short by the deadline tells nothing new: report what the endpoint last answered.
+        if ($code -eq 'Timeout' -and $left -lt $RequestTimeoutSeconds -and $n -gt 1) { return }
         $msg = "$msg"
         if ($msg.Length -gt 300) { $msg = $msg.Substring(0, 300) }
         $st.err = [ordered]@{ phase = $Phase; status = $s; code = $code; message = $msg; requestId = $rid }

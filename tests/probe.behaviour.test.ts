@@ -406,6 +406,14 @@ describe("probe behaviour against the emulator", () => {
     });
   });
 
+  test.concurrent("a last attempt cut short by the deadline does not hide what the endpoint answered", async () => {
+    await withLab({ faults: { imds: [{ status: 500 }, { hang: true }] } }, async (lab) => {
+      const r = expectContract(await probe(lab, { DeadlineSeconds: 2 }));
+      expect(r.error).toMatchObject({ phase: "imds", status: 500 });
+      expect(r.attempts.imds).toBe(2);
+    });
+  });
+
   test.concurrent("a VM without an identity fails at once with IMDS's 400", async () => {
     await withLab({}, async (lab) => {
       lab.emu.setVmIdentity(null);
