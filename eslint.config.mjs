@@ -6,7 +6,7 @@ import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "bin/", ".ci/.tools/", "coverage/"] },
+  { ignores: ["node_modules/", "bin/", ".ci/.tools/", "coverage/", ".tools/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -21,7 +21,7 @@ export default tseslint.config(
   },
   {
     // Tests, the emulator and the rehearsal handle arbitrary JSON from the wire and Pulumi's internals.
-    files: ["tests/**/*.ts", "scripts/**/*.ts", "rehearsal/**/*.ts"],
+    files: ["tests/**/*.ts", "**/*.test.ts", "bench/**/*.ts", "offline/**/*.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off", "@typescript-eslint/no-require-imports": "off" },
   },
   {
@@ -40,5 +40,39 @@ export default tseslint.config(
       },
     },
     rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
+  // The direction of the house: tests import the product, never the reverse; and the
+  // deployed program (index.ts, components/, probe/, settings/) never needs the offline engine.
+  {
+    files: ["**/*.ts", "**/*.mjs", "**/*.cjs", "**/*.js"],
+    ignores: ["tests/**", "**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["**/tests/**", "tests/**"], message: "Product code never imports test code." }] },
+      ],
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "CallExpression[callee.name='require'][arguments.0.value=/(^|\\/)tests\\//]",
+          message: "Product code never imports test code.",
+        },
+      ],
+    },
+  },
+  {
+    files: ["index.ts", "{components,probe,settings}/**/*.{ts,mjs,cjs,js}"],
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["**/tests/**", "tests/**"], message: "Product code never imports test code." },
+            { group: ["**/offline/**", "offline/**"], message: "The deployed program does not depend on the offline engine." },
+          ],
+        },
+      ],
+    },
   },
 );

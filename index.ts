@@ -1,5 +1,5 @@
 import { IdentityLab } from "./components";
-import { loadSettings } from "./lib/pulumiConfig";
+import { loadSettings } from "./settings/load";
 
 // Validation throws before the first resource is registered: a bad config deploys nothing.
 const settings = loadSettings();

@@ -6,10 +6,13 @@
  */
 module.exports = {
   testEnvironment: "node",
-  roots: ["<rootDir>/tests"],
+  roots: ["<rootDir>"],
+  testPathIgnorePatterns: ["/node_modules/", "/bin/", "/.ci/"],
   testMatch: ["**/*.test.ts"],
   transform: {
     "^.+\\.ts$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } }],
   },
   testTimeout: 60000,
+  // Pulumi keeps its runtime state on the global object; jest 30 would warn on every file.
+  testEnvironmentOptions: { globalsCleanup: "off" },
 };

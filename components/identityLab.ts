@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as resources from "@pulumi/azure-native/resources";
-import { ARM_ENDPOINTS, LabSettings } from "../lib/config";
-import { IdentityProbe } from "./identityProbe";
+import { ARM_ENDPOINTS, LabSettings } from "../settings/validate";
+import { IdentityProbe } from "../probe/identityProbe";
 import { LabNetwork } from "./network";
 import { RoleGrant } from "./roleGrant";
 import { WindowsVm } from "./windowsVm";

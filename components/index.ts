@@ -1,5 +1,5 @@
 export * from "./identityLab";
-export * from "./identityProbe";
+export * from "../probe/identityProbe";
 export * from "./network";
 export * from "./roleGrant";
 export * from "./windowsVm";

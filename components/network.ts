@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as network from "@pulumi/azure-native/network";
 import type * as inputs from "@pulumi/azure-native/types/input";
-import type { OutboundAccess } from "../lib/config";
+import type { OutboundAccess } from "../settings/validate";
 
 export interface LabNetworkArgs {
   /** Resource group that holds the network. */

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
-import { BUILT_IN_ROLES, roleAssignmentName, roleDefinitionId } from "../lib/roleAssignment";
+import { BUILT_IN_ROLES, roleAssignmentName, roleDefinitionId } from "./roles";
 
 export interface RoleGrantArgs {
   /** ARM id of the scope, e.g. a resource group's id. Keep it as narrow as the need. */

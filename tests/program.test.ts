@@ -2,8 +2,8 @@
  * index.ts itself: config in, validation first, stack outputs out.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { installMocks, cseInstanceView, valueOf, VM_PRINCIPAL_ID } from "./helpers/mocks";
-import { stdoutWith, successReport } from "./helpers/reports";
+import { installMocks, probeInstanceView, valueOf, VM_PRINCIPAL_ID } from "../offline/mockAzure";
+import { stdoutWith, successReport } from "../offline/sampleReports";
 
 const azure = installMocks();
 
@@ -49,7 +49,7 @@ describe("index.ts", () => {
 
   test("good config: the stack outputs the tutorial's facts and the probe's report", async () => {
     setConfig({ "identity-lab:namePrefix": "demo", "identity-lab:tags": '{"owner":"alice"}' });
-    azure.instanceView = (rgName: string) => cseInstanceView(stdoutWith(successReport(rgName)));
+    azure.instanceView = (rgName: string) => probeInstanceView(stdoutWith(successReport(rgName)));
     const program = loadProgram();
     const rg = (await valueOf(program.resourceGroupName)) as string;
 

@@ -24,8 +24,7 @@ test("the program imports azure-native by submodule only, never the root package
       else if (p.endsWith(".ts")) files.push(p);
     }
   };
-  walk(path.join(root, "components"));
-  walk(path.join(root, "lib"));
+  for (const dir of ["components", "probe", "settings"]) walk(path.join(root, dir));
   const offenders = files.filter((f) =>
     /from\s+["']@pulumi\/azure-native["']|require\(["']@pulumi\/azure-native["']\)/.test(readFileSync(f, "utf8")),
   );
@@ -38,4 +37,53 @@ test("TypeScript is pinned to ~5.9 and Node >= 22 is required", () => {
   const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
   expect(pkg.devDependencies.typescript).toBe("~5.9.3");
   expect(pkg.engines.node).toBe(">=22");
+});
+
+describe("the house's direction: tests import the product, never the reverse", () => {
+  // The CLI, in a child: jest's module sandbox cannot load eslint.config.mjs.
+  const lint = async (filePath: string, text: string) => {
+    const { spawnSync } = require("node:child_process");
+    const r = spawnSync(
+      process.execPath,
+      [path.join(root, "node_modules", "eslint", "bin", "eslint.js"), "--stdin", "--stdin-filename", filePath, "--format", "json"],
+      {
+        cwd: root,
+        input: text,
+        encoding: "utf8",
+      },
+    );
+    const [result] = JSON.parse(r.stdout);
+    return result.messages.map((m: { ruleId: string | null; message: string }) => `${m.ruleId}: ${m.message}`);
+  };
+
+  test("the lint rule fails a product file that imports from tests/", async () => {
+    expect(await lint("offline/fixture.mjs", `import { x } from "../tests/helpers/x.js";\nexport default x;\n`)).toEqual([
+      "no-restricted-imports: '../tests/helpers/x.js' import is restricted from being used by a pattern. Product code never imports test code.",
+    ]);
+    expect(await lint("bench/fixture.cjs", `module.exports = require("../tests/helpers/x");\n`)).toEqual([
+      "no-restricted-syntax: Product code never imports test code.",
+    ]);
+    expect(await lint("components/fixture.mjs", `import { x } from "../offline/x.js";\nexport default x;\n`)).toEqual([
+      "no-restricted-imports: '../offline/x.js' import is restricted from being used by a pattern. The deployed program does not depend on the offline engine.",
+    ]);
+  }, 60_000);
+
+  test("a test may import test helpers and the product (negative control)", async () => {
+    expect(
+      await lint(
+        "tests/fixture.mjs",
+        `import { x } from "./helpers/x.js";\nimport { y } from "../offline/y.js";\nexport default [x, y];\n`,
+      ),
+    ).toEqual([]);
+  }, 60_000);
+
+  test("no product file imports from tests/ (git grep)", () => {
+    const { execFileSync } = require("node:child_process");
+    const tracked: string[] = execFileSync("git", ["ls-files", "*.ts", "*.mjs", "*.cjs", "*.js"], { cwd: root, encoding: "utf8" })
+      .split("\n")
+      .filter((f: string) => f && !f.startsWith("tests/") && !f.endsWith(".test.ts"));
+    const importsTests = /(from\s+|require\(\s*|import\(\s*)["'](\.{1,2}\/)+tests\//;
+    expect(tracked.filter((f) => importsTests.test(readFileSync(path.join(root, f), "utf8")))).toEqual([]);
+    expect(importsTests.test(`import { a } from "../tests/helpers/a";`)).toBe(true);
+  });
 });

@@ -7,7 +7,7 @@
  * `vm.name` is undefined and the extension read gets `vmName: undefined` silently.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ARM_COLLECTIONS, unwrapSecrets } from "../../rehearsal/simulatedAzure";
+import { ARM_COLLECTIONS, autoname, cseInstanceView, unwrapSecrets } from "./armFacts";
 
 export const SUBSCRIPTION_ID = "11111111-2222-3333-4444-555555555555";
 export const TENANT_ID = "99999999-8888-7777-6666-555555555555";
@@ -36,13 +36,6 @@ export interface MockAzure {
   instanceView: unknown;
   byType(type: string): Registered[];
   one(type: string): Registered;
-}
-
-/** Azure names from a logical name the way azure-native's autonaming does: name plus a random-looking suffix. */
-function autoname(logical: string): string {
-  let h = 0;
-  for (const c of logical) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  return `${logical}${h.toString(16).padStart(8, "0").slice(0, 8)}`;
 }
 
 export function installMocks(options: { preview?: boolean; project?: string; stack?: string } = {}): MockAzure {
@@ -177,26 +170,9 @@ export function capture(into: Captured[]): pulumi.ResourceTransformation {
   };
 }
 
-/** A CSE instance view as ARM returns it with $expand=instanceView. */
-export function cseInstanceView(stdout: string, stderr = ""): unknown {
-  return {
-    name: "identity-probe",
-    type: "Microsoft.Compute.CustomScriptExtension",
-    typeHandlerVersion: "1.10.18",
-    substatuses: [
-      { code: "ComponentStatus/StdOut/succeeded", level: "Info", displayStatus: "Provisioning succeeded", message: stdout },
-      { code: "ComponentStatus/StdErr/succeeded", level: "Info", displayStatus: "Provisioning succeeded", message: stderr },
-    ],
-    statuses: [
-      {
-        code: "ProvisioningState/succeeded",
-        level: "Info",
-        displayStatus: "Provisioning succeeded",
-        message: "Command execution finished",
-        time: "2026-11-28T17:03:11.5310000+00:00",
-      },
-    ],
-  };
+/** A CSE instance view whose probe wrote `stdout` and exited 0. */
+export function probeInstanceView(stdout: string, stderr = ""): unknown {
+  return cseInstanceView({ code: 0, stdout, stderr });
 }
 
 /** A probe on its own, with no role assignment to wait for. */

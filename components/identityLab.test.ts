@@ -8,16 +8,16 @@ import {
   SUBSCRIPTION_ID,
   VM_PRINCIPAL_ID,
   capture,
-  cseInstanceView,
+  probeInstanceView,
   installMocks,
   settle,
   standaloneProbe,
   valueOf,
-} from "./helpers/mocks";
-import { forbiddenReport, stdoutWith, successReport } from "./helpers/reports";
-import { validateSettings, RawSettings } from "../lib/config";
-import { IdentityLab, IdentityProbe } from "../components";
-import { roleAssignmentName } from "../lib/roleAssignment";
+} from "../offline/mockAzure";
+import { forbiddenReport, stdoutWith, successReport } from "../offline/sampleReports";
+import { validateSettings, RawSettings } from "../settings/validate";
+import { IdentityLab, IdentityProbe } from ".";
+import { roleAssignmentName } from "./roles";
 
 const azure = installMocks();
 const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
@@ -28,7 +28,7 @@ async function deploy(raw: RawSettings = {}, stdout?: (rg: string) => string) {
   const before = azure.registered.length;
   const captured: Captured[] = [];
   // Computed when the program reads the extension back: the run reports on this lab's own resource group.
-  azure.instanceView = (rg: string) => cseInstanceView(stdoutWith((stdout ?? successReport)(rg)));
+  azure.instanceView = (rg: string) => probeInstanceView(stdoutWith((stdout ?? successReport)(rg)));
   const lab = new IdentityLab(name, { settings: validateSettings(raw) }, { transformations: [capture(captured)] });
   const verdict = settle(lab.probe.verdict);
   const rg = await valueOf(lab.resourceGroupName);

@@ -8,10 +8,8 @@ import { spawnSync } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import * as path from "node:path";
-import { minifyPowerShell as minifyProbe, psQuote } from "../../lib/probeCommand";
-import { lastLine, runToEnd } from "./spawn";
-
-export const PROBE_PATH = path.join(__dirname, "..", "..", "scripts", "Invoke-IdentityProbe.ps1");
+import { minifyPowerShell as minifyProbe, PROBE_SCRIPT_PATH, psQuote } from "../probe/command";
+import { lastLine, runToEnd } from "./process";
 
 const INSTALL_HINT =
   "install it with `dotnet tool install --global PowerShell --version 7.6.9` and put ~/.dotnet/tools on PATH, or set PWSH";
@@ -116,7 +114,7 @@ function embeddedScriptFile(): string {
     minifiedFile = path.join(dir, "probe.min.ps1");
   }
   // Rewritten on every call: cheap, and a test run never sees a stale script.
-  writeFileSync(minifiedFile, minifyProbe(readFileSync(PROBE_PATH, "utf8")), "utf8");
+  writeFileSync(minifiedFile, minifyProbe(readFileSync(PROBE_SCRIPT_PATH, "utf8")), "utf8");
   return minifiedFile;
 }
 
@@ -125,7 +123,7 @@ export async function runProbe(options: ProbeRunOptions): Promise<ProbeRun> {
   const named = Object.entries(params).flatMap(([k, v]) => [`-${k}`, String(v)]);
   let args: string[];
   if (mode === "file") {
-    args = ["-NoProfile", "-NonInteractive", "-File", PROBE_PATH, ...named];
+    args = ["-NoProfile", "-NonInteractive", "-File", PROBE_SCRIPT_PATH, ...named];
   } else {
     const file = embeddedScriptFile();
     const call = Object.entries(params)

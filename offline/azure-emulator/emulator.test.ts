@@ -5,16 +5,7 @@
 import { readFileSync } from "node:fs";
 import * as https from "node:https";
 
-import {
-  actionMatches,
-  AzureEmulator,
-  CONTRIBUTOR_ROLE_ID,
-  decodeJwt,
-  dotnetUtc,
-  OWNER_ROLE_ID,
-  READER_ROLE_ID,
-  scopeCovers,
-} from "./emulator";
+import { actionMatches, AzureEmulator, CONTRIBUTOR_ROLE_ID, decodeJwt, dotnetUtc, OWNER_ROLE_ID, READER_ROLE_ID, scopeCovers } from ".";
 
 const ARM = "https://management.azure.com/";
 const SUB = "11111111-2222-3333-4444-555555555555";

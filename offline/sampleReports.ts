@@ -1,5 +1,5 @@
-/** Probe reports as scripts/Invoke-IdentityProbe.ps1 writes them (docs/probe-contract.md). */
-import { SUBSCRIPTION_ID, TENANT_ID, VM_PRINCIPAL_ID } from "./mocks";
+/** Probe reports as scripts/Invoke-IdentityProbe.ps1 writes them (probe/contract.md). */
+import { SUBSCRIPTION_ID, TENANT_ID, VM_PRINCIPAL_ID } from "./mockAzure";
 
 /** The VM identity's claims, as the probe decodes them from its token. */
 function identity(rg: string) {

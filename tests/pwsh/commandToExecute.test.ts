@@ -4,13 +4,13 @@
  * replaced by `pwsh`, the -EncodedCommand unchanged) and reports what the
  * script file itself reports.
  */
-import { AzureEmulator } from "./emulator";
-import { findPwsh, pwshEnv, runProbe } from "./helpers/pwsh";
-import { lastLine, runToEnd } from "./helpers/spawn";
-import { SUBSCRIPTION_ID, installMocks, valueOf } from "./helpers/mocks";
-import { IdentityLab } from "../components";
-import { validateSettings } from "../lib/config";
-import { readProbeOutcome } from "../lib/probeReport";
+import { AzureEmulator } from "../../offline/azure-emulator";
+import { findPwsh, pwshEnv, runProbe } from "../../offline/pwsh";
+import { lastLine, runToEnd } from "../../offline/process";
+import { SUBSCRIPTION_ID, installMocks, valueOf } from "../../offline/mockAzure";
+import { IdentityLab } from "../../components";
+import { validateSettings } from "../../settings/validate";
+import { readProbeOutcome } from "../../probe/report";
 
 const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 const azure = installMocks();

@@ -2,7 +2,7 @@
  * Fidelity: Microsoft's own clients (@azure/identity's ManagedIdentityCredential over
  * @azure/msal-node, @azure/arm-resources' ResourceManagementClient, @azure-rest/core-client)
  * work against the emulator exactly as they do against IMDS and ARM, in a separate node process
- * that can reach nothing but loopback (tests/emulator/netGuard.cjs).
+ * that can reach nothing but loopback (offline/azure-emulator/netGuard.cjs).
  *
  * How the child finds the emulator — no code changes, only the SDK's own knobs:
  * - AZURE_POD_IDENTITY_AUTHORITY_HOST: @azure/msal-node 7's Imds source (used by
@@ -17,7 +17,7 @@
 import { fork } from "node:child_process";
 import { join } from "node:path";
 
-import { AzureEmulator, READER_ROLE_ID } from "./emulator";
+import { AzureEmulator, READER_ROLE_ID } from ".";
 
 const SUB = "5e5e5e5e-1111-2222-3333-444444444444";
 const TENANT = "7a7a7a7a-1111-2222-3333-444444444444";
@@ -35,9 +35,9 @@ interface ChildRun {
 
 function runChild(emu: AzureEmulator, onTokenReady: () => void): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
-    const child = fork(join(__dirname, "emulator", "sdkProbe.cjs"), [], {
-      cwd: join(__dirname, ".."),
-      execArgv: ["--require", join(__dirname, "emulator", "netGuard.cjs")],
+    const child = fork(join(__dirname, "sdkProbe.cjs"), [], {
+      cwd: join(__dirname, "..", ".."),
+      execArgv: ["--require", join(__dirname, "netGuard.cjs")],
       // A clean environment: no proxies, no other managed-identity sources, no NODE_OPTIONS.
       env: {
         PATH: process.env.PATH ?? "",

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { DEFAULTS, PROJECT, ProjectKey, RawSettings, LabSettings, validateSettings } from "./config";
+import { DEFAULTS, PROJECT, ProjectKey, RawSettings, LabSettings, validateSettings } from "./validate";
 
 /**
  * Reads the stack's config as text and validates it. Throws a RunError (printed

@@ -1,5 +1,5 @@
 /**
- * scripts/lab.sh, the README's "run the lab" command, against a stand-in `pulumi`
+ * tools/lab.sh, the README's "run the lab" command, against a stand-in `pulumi`
  * that records what it was asked (the real CLI cannot be downloaded here).
  */
 import { spawnSync } from "node:child_process";
@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync, existsSy
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 
-const root = path.join(__dirname, "..");
+const root = path.join(__dirname, "..", "..");
 
 function run(args: string[], env: Record<string, string> = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), "lab-sh-"));
@@ -20,7 +20,7 @@ function run(args: string[], env: Record<string, string> = {}) {
   );
   chmodSync(path.join(bin, "pulumi"), 0o755);
   const home = path.join(dir, "home");
-  const r = spawnSync("bash", [path.join(root, "scripts", "lab.sh"), ...args], {
+  const r = spawnSync("bash", [path.join(root, "tools", "lab.sh"), ...args], {
     cwd: root,
     encoding: "utf8",
     env: {
@@ -33,7 +33,7 @@ function run(args: string[], env: Record<string, string> = {}) {
   return { ...r, calls, home };
 }
 
-describe("scripts/lab.sh", () => {
+describe("tools/lab.sh", () => {
   test("up: generates a private passphrase once, selects or creates the dev stack, runs pulumi up", () => {
     const r = run([]);
     expect(r.status).toBe(0);

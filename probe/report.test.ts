@@ -1,12 +1,12 @@
-import { readProbeOutcome, parseReport } from "../lib/probeReport";
-import { cseInstanceView } from "./helpers/mocks";
-import { forbiddenReport, stdoutWith, successReport } from "./helpers/reports";
+import { readProbeOutcome, parseReport } from "./report";
+import { probeInstanceView } from "../offline/mockAzure";
+import { forbiddenReport, stdoutWith, successReport } from "../offline/sampleReports";
 
 const RG = "idlab-rg0badf00d";
 
 describe("readProbeOutcome", () => {
   test("a successful report after progress lines", () => {
-    const o = readProbeOutcome(cseInstanceView(stdoutWith(successReport(RG))) as any, RG);
+    const o = readProbeOutcome(probeInstanceView(stdoutWith(successReport(RG))) as any, RG);
     expect(o.status).toBe("succeeded");
     expect(o.report?.resourceGroup?.name).toBe(RG);
     expect(o.report?.attempts).toEqual({ imds: 1, resourceGroup: 4, permissions: 1 });
@@ -14,14 +14,14 @@ describe("readProbeOutcome", () => {
 
   test("line ends rendered as literal \\n, as some CSE versions show them", () => {
     const stdout = ["[probe] imds: attempt 1 -> 200", successReport(RG), ""].join("\\n");
-    expect(readProbeOutcome(cseInstanceView(stdout) as any, RG).status).toBe("succeeded");
+    expect(readProbeOutcome(probeInstanceView(stdout) as any, RG).status).toBe("succeeded");
   });
 
   test("a report whose strings hold escaped newlines is still read whole", () => {
     const report = successReport(RG, {
       resourceGroup: { id: "x", name: RG, location: "l", provisioningState: "Succeeded", tags: { note: "a\nb" } },
     });
-    const o = readProbeOutcome(cseInstanceView(stdoutWith(report)) as any, RG);
+    const o = readProbeOutcome(probeInstanceView(stdoutWith(report)) as any, RG);
     expect(o.report?.resourceGroup?.tags).toEqual({ note: "a\nb" });
   });
 
@@ -29,19 +29,19 @@ describe("readProbeOutcome", () => {
     const long = stdoutWith(successReport(RG), 200);
     const tail = Buffer.from(long).subarray(-4096).toString("utf8");
     expect(long.length).toBeGreaterThan(4096);
-    expect(readProbeOutcome(cseInstanceView(tail) as any, RG).status).toBe("succeeded");
+    expect(readProbeOutcome(probeInstanceView(tail) as any, RG).status).toBe("succeeded");
   });
 
   test("a report cut off at its start is unreadable, and says why", () => {
     const report = successReport(RG, { padding: "x".repeat(5000) });
     const tail = Buffer.from(stdoutWith(report)).subarray(-4096).toString("utf8");
-    const o = readProbeOutcome(cseInstanceView(tail) as any, RG);
+    const o = readProbeOutcome(probeInstanceView(tail) as any, RG);
     expect(o.status).toBe("unreadable");
     expect(o).toMatchObject({ cause: expect.stringMatching(/cut off.*4,096 bytes/) });
   });
 
   test("a failed report names the cause and the next step", () => {
-    const o = readProbeOutcome(cseInstanceView(stdoutWith(forbiddenReport(RG))) as any, RG);
+    const o = readProbeOutcome(probeInstanceView(stdoutWith(forbiddenReport(RG))) as any, RG);
     expect(o.status).toBe("failed");
     if (o.status !== "failed") throw new Error("unreachable");
     expect(o.cause).toMatch(/ARM kept refusing identity aaaaaaaa-.* on resource group idlab-rg0badf00d after 900.4s and 181 attempt/);
@@ -51,7 +51,7 @@ describe("readProbeOutcome", () => {
   });
 
   test("no report at all, with stderr", () => {
-    const o = readProbeOutcome(cseInstanceView("starting\n", "At line:1 char:1 ParserError") as any, RG);
+    const o = readProbeOutcome(probeInstanceView("starting\n", "At line:1 char:1 ParserError") as any, RG);
     expect(o.status).toBe("unreadable");
     expect(o).toMatchObject({ cause: expect.stringMatching(/wrote no report; stderr ends: At line:1/) });
   });

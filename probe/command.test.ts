@@ -12,8 +12,8 @@ import {
   renderBootstrap,
   renderProbeCommand,
   unpackDense,
-} from "../lib/probeCommand";
-import { findPwsh, pwshEnv } from "./helpers/pwsh";
+} from "./command";
+import { findPwsh, pwshEnv } from "../offline/pwsh";
 
 const params = {
   subscriptionId: "00000000-1111-2222-3333-444444444444",

@@ -4,11 +4,11 @@
  * The mutations prove the whole chain can fail.
  */
 import * as path from "node:path";
-import type { RehearsalResult } from "../rehearsal/rehearse";
-import { findPwsh } from "./helpers/pwsh";
-import { lastLine, runToEnd } from "./helpers/spawn";
+import type { RehearsalResult } from "../../offline/rehearse";
+import { findPwsh } from "../../offline/pwsh";
+import { lastLine, runToEnd } from "../../offline/process";
 
-const root = path.join(__dirname, "..");
+const root = path.join(__dirname, "..", "..");
 
 interface Run {
   code: number | null;
@@ -17,7 +17,7 @@ interface Run {
 }
 
 async function rehearse(args: string[]): Promise<Run> {
-  const run = await runToEnd(process.execPath, ["-r", "ts-node/register/transpile-only", "rehearsal/cli.ts", "--json", ...args], {
+  const run = await runToEnd(process.execPath, ["-r", "ts-node/register/transpile-only", "offline/cli.ts", "--json", ...args], {
     cwd: root,
     env: { ...process.env, PWSH: findPwsh() },
   });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The whole rehearsal (deploy into the simulated Azure, probe in pwsh, teardown),
 // default config, no injected delays: wall time of `npm run rehearse`, median of N.
-// Usage: node scripts/bench-rehearsal.mjs [runs=5]
+// Usage: node bench/rehearsal.mjs [runs=5]
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 
@@ -11,7 +11,7 @@ const walls = [];
 const inside = [];
 for (let i = 0; i < runs; i++) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "rehearsal/cli.ts", "--json"], {
+  const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "offline/cli.ts", "--json"], {
     cwd: root,
     encoding: "utf8",
   });

@@ -5,12 +5,12 @@
  * request timeout 20 s, deadline 900 s) against the emulator, with the Reader role taking
  * effect T seconds after the probe's first request, for T in {0, 5, 30, 120}, all at once.
  *
- *   npx ts-node --transpile-only scripts/bench-probe.ts [T ...]
+ *   npx ts-node --transpile-only bench/probe.ts [T ...]
  *
  * Targets: success by T + 5 s; at most ~1 ARM call per 5 s while waiting; IMDS far below 20 req/s.
  */
-import { AzureEmulator, READER_ROLE_ID } from "../tests/emulator";
-import { runProbe } from "../tests/helpers/pwsh";
+import { AzureEmulator, READER_ROLE_ID } from "../offline/azure-emulator";
+import { runProbe } from "../offline/pwsh";
 
 const RG = "rg-identity-lab";
 

@@ -2,14 +2,15 @@
  * The probe runs under Windows PowerShell 5.1 on the VM but is tested under
  * PowerShell 7, which accepts more. This test parses the script with
  * PowerShell's own parser and fails on what 5.1 lacks, on what breaks the
- * embedding (docs/probe-contract.md), and on missing house rules (strict mode,
+ * embedding (probe/contract.md), and on missing house rules (strict mode,
  * help, approved verbs). Negative controls prove each rule can fire.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { deflateRawSync } from "node:zlib";
-import { findPwsh, minifyProbe, PROBE_PATH, runPwshFile } from "./helpers/pwsh";
+import { PROBE_SCRIPT_PATH } from "../../probe/command";
+import { findPwsh, minifyProbe, runPwshFile } from "../../offline/pwsh";
 
 // PowerShell source kept free of backticks and "${" so it can live in a template literal.
 const ANALYZER = String.raw`
@@ -233,16 +234,16 @@ beforeAll(() => {
     good: write("good.ps1", GOOD_FIXTURE),
     badEmbed: write("bad-embed.ps1", BAD_EMBED_FIXTURE),
     badEmbedMin: write("bad-embed.min.ps1", minifyProbe(BAD_EMBED_FIXTURE)),
-    probeMin: write("probe.min.ps1", minifyProbe(readFileSync(PROBE_PATH, "utf8"))),
+    probeMin: write("probe.min.ps1", minifyProbe(readFileSync(PROBE_SCRIPT_PATH, "utf8"))),
   };
-  const r = runPwshFile(analyzer, ["-Paths", [PROBE_PATH, ...Object.values(files)].join(",")]);
+  const r = runPwshFile(analyzer, ["-Paths", [PROBE_SCRIPT_PATH, ...Object.values(files)].join(",")]);
   if (r.status !== 0) throw new Error(`analyzer failed (${r.status}): ${r.stderr}\n${r.stdout}`);
   analyses = JSON.parse(r.stdout.trim().split(/\r?\n/).pop()!);
 });
 
 describe("probe portability to Windows PowerShell 5.1", () => {
   test("the probe parses and uses nothing that 5.1 or the embedding lacks", () => {
-    expect(analyses[PROBE_PATH].findings).toEqual([]);
+    expect(analyses[PROBE_SCRIPT_PATH].findings).toEqual([]);
   });
 
   test("negative control: every rule fires on a fixture built to break it", () => {
@@ -258,14 +259,14 @@ describe("probe portability to Windows PowerShell 5.1", () => {
   });
 
   test("the parameters are exactly the contract's, with its defaults", () => {
-    const doc = readFileSync(path.join(__dirname, "..", "docs", "probe-contract.md"), "utf8");
+    const doc = readFileSync(path.join(__dirname, "..", "..", "probe", "contract.md"), "utf8");
     const table = [...doc.matchAll(/^\|\s*`-(\w+)`\s*\|\s*(.+?)\s*\|/gm)].map(([, name, def]) => ({
       name,
       mandatory: def.trim() === "(required)",
       default: def.trim() === "(required)" ? null : def.trim().replace(/^`|`$/g, ""),
     }));
     expect(table.length).toBeGreaterThanOrEqual(8);
-    const actual = analyses[PROBE_PATH].params.map((p) => ({
+    const actual = analyses[PROBE_SCRIPT_PATH].params.map((p) => ({
       name: p.name,
       mandatory: p.mandatory,
       default: p.default === null || p.default === undefined ? null : String(p.default),
@@ -275,7 +276,7 @@ describe("probe portability to Windows PowerShell 5.1", () => {
 
   test("minification (help block, whole-line comments, indentation) leaves the probe's tokens unchanged", () => {
     expect(analyses[files.probeMin].findings.filter((f) => f.rule === "parse-error")).toEqual([]);
-    expect(analyses[files.probeMin].tokens).toEqual(analyses[PROBE_PATH].tokens);
+    expect(analyses[files.probeMin].tokens).toEqual(analyses[PROBE_SCRIPT_PATH].tokens);
   });
 
   test("negative control: a string line that looks like a comment is caught by the token comparison", () => {
@@ -283,7 +284,7 @@ describe("probe portability to Windows PowerShell 5.1", () => {
   });
 
   test("the minified, raw-deflated probe fits the 3,500-byte budget", () => {
-    const min = minifyProbe(readFileSync(PROBE_PATH, "utf8"));
+    const min = minifyProbe(readFileSync(PROBE_SCRIPT_PATH, "utf8"));
     const size = deflateRawSync(Buffer.from(min, "utf8"), { level: 9 }).length;
     expect(size).toBeLessThanOrEqual(3500);
   });

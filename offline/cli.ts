@@ -8,8 +8,8 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
-import { findPwsh } from "../tests/helpers/pwsh";
-import type { Endpoint, Fault } from "../tests/emulator";
+import { findPwsh } from "./pwsh";
+import type { Endpoint, Fault } from "./azure-emulator";
 import { MUTATIONS, Mutation } from "./mutations";
 import { RehearsalOptions, RehearsalResult, rehearse } from "./rehearse";
 

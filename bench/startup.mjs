@@ -7,7 +7,7 @@
 // the program and its imports, not TypeScript; ts-node's transpile-only cost is
 // timed on its own line.
 //
-// Usage: node scripts/bench-startup.mjs [runs=5]
+// Usage: node bench/startup.mjs [runs=5]
 import { spawnSync, execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -34,11 +34,11 @@ cpSync(path.join(root, "scripts", "Invoke-IdentityProbe.ps1"), path.join(out, "s
 // thing that needs every resource) has resolved.
 const runner = `
 const pulumi = require("@pulumi/pulumi");
-const { installMocks, cseInstanceView, valueOf } = require("./tests/helpers/mocks");
-const { stdoutWith, successReport } = require("./tests/helpers/reports");
+const { installMocks, probeInstanceView, valueOf } = require("./offline/mockAzure");
+const { stdoutWith, successReport } = require("./offline/sampleReports");
 const azure = installMocks();
 pulumi.runtime.setAllConfig({});
-azure.instanceView = (rg) => cseInstanceView(stdoutWith(successReport(rg)));
+azure.instanceView = (rg) => probeInstanceView(stdoutWith(successReport(rg)));
 const program = require("./index");
 valueOf(program.resourceGroupName).then(async () => {
   const status = await valueOf(program.probeStatus);
@@ -78,7 +78,7 @@ const cases = [
   ["mock runtime alone: 15 empty components registered", [path.join(out, "baseline.js"), "15"]],
   ["program, submodule imports (as shipped)", [path.join(out, "run.js")]],
   ["program, root @pulumi/azure-native import", [path.join(outRoot, "run.js")]],
-  ["ts-node transpile-only: load lib/probeCommand.ts", ["-r", "ts-node/register/transpile-only", "-e", "require('./lib/probeCommand')"]],
+  ["ts-node transpile-only: load probe/command.ts", ["-r", "ts-node/register/transpile-only", "-e", "require('./probe/command')"]],
 ];
 
 const times = cases.map(() => []);

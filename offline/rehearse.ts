@@ -5,7 +5,7 @@
  */
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { AzureEmulator, type Endpoint, type Fault } from "../tests/emulator";
+import { AzureEmulator, type Endpoint, type Fault } from "./azure-emulator";
 import { Mutation, OTHER_RESOURCE_GROUP, STORAGE_BLOB_DATA_READER, mutationTransformation } from "./mutations";
 import { AzureThing, Operation, SimulatedAzure } from "./simulatedAzure";
 

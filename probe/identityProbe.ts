@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
-import { probeForceUpdateTag, readProbeScript, renderProbeCommand, ProbeParameters } from "../lib/probeCommand";
-import { ProbeOutcome, ProbeReport, readProbeOutcome } from "../lib/probeReport";
-import type { ProbeFailureMode } from "../lib/config";
+import { probeForceUpdateTag, readProbeScript, renderProbeCommand, ProbeParameters } from "./command";
+import { ProbeOutcome, ProbeReport, readProbeOutcome } from "./report";
+import type { ProbeFailureMode } from "../settings/validate";
 
 export interface IdentityProbeArgs {
   /** Resource group of the VM. */

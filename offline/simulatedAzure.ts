@@ -9,22 +9,10 @@
  */
 import { randomUUID } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
-import type { AzureEmulator } from "../tests/emulator";
-import { runToEnd } from "../tests/helpers/spawn";
-
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
-
-/** The mock monitor hands secrets over in their wire form; unwrap them and note where they were. */
-export function unwrapSecrets(value: any, path: string, found: string[]): any {
-  if (Array.isArray(value)) return value.map((v, i) => unwrapSecrets(v, `${path}[${i}]`, found));
-  if (value === null || typeof value !== "object") return value;
-  if (value[SECRET_SIG] === SECRET_VALUE) {
-    found.push(path);
-    return unwrapSecrets(value.value, path, found);
-  }
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v, path ? `${path}.${k}` : k, found)]));
-}
+import type { AzureEmulator } from "./azure-emulator";
+import { runToEnd } from "./process";
+import { ARM_COLLECTIONS, autoname, cseInstanceView, unwrapSecrets } from "./armFacts";
+import { pwshEnv } from "./pwsh";
 
 /** Something that exists in the simulated Azure. */
 export interface AzureThing {
@@ -59,22 +47,6 @@ export interface SimulationOptions {
   /** Compresses time: caps the probe's deadline through its IDENTITYLAB_DEADLINE_SECONDS seam. */
   readonly probeDeadlineSeconds?: number;
   readonly onOperation?: (op: Operation) => void;
-}
-
-const STDOUT_TAIL_BYTES = 4096;
-
-/** Where each plainly-named resource type lives in ARM. */
-export const ARM_COLLECTIONS: Record<string, [provider: string, collection: string]> = {
-  "azure-native:network:NetworkSecurityGroup": ["Microsoft.Network", "networkSecurityGroups"],
-  "azure-native:network:PublicIPAddress": ["Microsoft.Network", "publicIPAddresses"],
-  "azure-native:network:NatGateway": ["Microsoft.Network", "natGateways"],
-  "azure-native:network:VirtualNetwork": ["Microsoft.Network", "virtualNetworks"],
-  "azure-native:compute:VirtualMachine": ["Microsoft.Compute", "virtualMachines"],
-};
-
-/** azure-native's autonaming: the logical name plus 8 random hex characters. */
-function autoname(logical: string): string {
-  return `${logical}${randomUUID().replace(/-/g, "").slice(0, 8)}`;
 }
 
 export class SimulatedAzure {
@@ -162,7 +134,7 @@ export class SimulatedAzure {
         if (!command) throw new Error("the extension has no protectedSettings.commandToExecute");
         const run = await this.runOnVm(command);
         op.detail = `probe exited ${run.code} after ${(run.ms / 1000).toFixed(1)}s`;
-        this.instanceViews.set(`${inputs.vmName}/${inputs.vmExtensionName}`.toLowerCase(), cseInstanceView(inputs.vmExtensionName, run));
+        this.instanceViews.set(`${inputs.vmName}/${inputs.vmExtensionName}`.toLowerCase(), cseInstanceView(run, inputs.vmExtensionName));
         if (run.code !== 0) {
           // What Azure does when the command exits non-zero: the extension ends Failed.
           throw new Error(
@@ -257,15 +229,13 @@ export class SimulatedAzure {
   private runOnVm(command: string): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
     const [exe, ...args] = command.split(" ");
     if (exe !== "powershell") return Promise.reject(new Error(`the simulated VM runs only powershell commands, not ${exe}`));
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
+    const env = pwshEnv({
       IDENTITYLAB_IMDS_ENDPOINT: this.emulator.imdsUrl,
       IDENTITYLAB_ARM_URL: this.emulator.armUrl,
-    };
-    for (const k of Object.keys(env)) if (/^(https?|all|no)_proxy$/i.test(k)) delete env[k];
-    if (this.options.probeDeadlineSeconds !== undefined) env.IDENTITYLAB_DEADLINE_SECONDS = String(this.options.probeDeadlineSeconds);
-    env.POWERSHELL_TELEMETRY_OPTOUT = "1";
-    env.POWERSHELL_UPDATECHECK = "Off";
+      ...(this.options.probeDeadlineSeconds !== undefined
+        ? { IDENTITYLAB_DEADLINE_SECONDS: String(this.options.probeDeadlineSeconds) }
+        : {}),
+    });
     return runToEnd(this.options.pwsh, args, { env }).then((r) => ({ ...r, ms: r.wallMs }));
   }
 
@@ -310,30 +280,4 @@ export class SimulatedAzure {
 
 function sleep(ms: number): Promise<void> {
   return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
-}
-
-/** The instance view the CSE handler reports: stdout and stderr cut to their last 4,096 bytes. */
-function cseInstanceView(name: string, run: { code: number | null; stdout: string; stderr: string }): unknown {
-  const tail = (s: string) => Buffer.from(s, "utf8").subarray(-STDOUT_TAIL_BYTES).toString("utf8");
-  const state = run.code === 0 ? "succeeded" : "failed";
-  return {
-    name,
-    type: "Microsoft.Compute.CustomScriptExtension",
-    typeHandlerVersion: "1.10.18",
-    substatuses: [
-      { code: `ComponentStatus/StdOut/${state}`, level: "Info", displayStatus: `Provisioning ${state}`, message: tail(run.stdout) },
-      { code: `ComponentStatus/StdErr/${state}`, level: "Info", displayStatus: `Provisioning ${state}`, message: tail(run.stderr) },
-    ],
-    statuses: [
-      {
-        code: `ProvisioningState/${state}`,
-        level: run.code === 0 ? "Info" : "Error",
-        displayStatus: `Provisioning ${state}`,
-        message:
-          run.code === 0
-            ? "Command execution finished"
-            : `Command execution finished, but failed because it returned a non-zero exit code of: '${run.code}'`,
-      },
-    ],
-  };
 }

@@ -1,14 +1,14 @@
 /**
  * The probe, run by real PowerShell against the IMDS/ARM emulator, with its
  * timing parameters scaled down (backoff 0.05 s, cap 0.2 s, request timeout
- * 1 s). Every case also checks the invariants of docs/probe-contract.md: exit 0,
+ * 1 s). Every case also checks the invariants of probe/contract.md: exit 0,
  * the report is the last stdout line, compact, < 3,500 bytes, ASCII, and no
  * access token anywhere in stdout or stderr.
  *
  * Cases are independent (one emulator each) and run concurrently.
  */
-import { AzureEmulator, READER_ROLE_ID, type Fault, type Endpoint } from "./emulator";
-import { runProbe, type ProbeRun } from "./helpers/pwsh";
+import { AzureEmulator, READER_ROLE_ID, type Fault, type Endpoint } from "../../offline/azure-emulator";
+import { runProbe, type ProbeRun } from "../../offline/pwsh";
 
 const RG = "rg-identity-lab";
 // Scaled-down timing. The request timeout stays generous so that a slow pwsh start on a busy CI machine

@@ -4,13 +4,13 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { IdentityProbe } from "../components";
-import { cseInstanceView, installMocks, standaloneProbe, valueOf } from "./helpers/mocks";
-import { forbiddenReport, stdoutWith } from "./helpers/reports";
+import { probeInstanceView, installMocks, standaloneProbe, valueOf } from "../offline/mockAzure";
+import { forbiddenReport, stdoutWith } from "../offline/sampleReports";
 
 const azure = installMocks({ preview: true });
 
 test("a failed last run is a warning in preview, not a failure", async () => {
-  azure.instanceView = cseInstanceView(stdoutWith(forbiddenReport("rg")));
+  azure.instanceView = probeInstanceView(stdoutWith(forbiddenReport("rg")));
   const warn = jest.spyOn(pulumi.log, "warn").mockImplementation(() => Promise.resolve());
   const probe = new IdentityProbe("preview-probe", { ...standaloneProbe, failureMode: "fail" });
   expect(await valueOf(probe.verdict)).toBe("failed");

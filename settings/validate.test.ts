@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { ConfigValidationError, DEFAULTS, RawSettings, validateSettings } from "../lib/config";
+import { ConfigValidationError, DEFAULTS, RawSettings, validateSettings } from "./validate";
 
 function problemsOf(raw: RawSettings): readonly string[] {
   try {
