@@ -13,6 +13,7 @@ module.exports = {
     "^.+\\.ts$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } }],
   },
   testTimeout: 60000,
+  globalSetup: "<rootDir>/tests/globalSetup.ts",
   // Pulumi keeps its runtime state on the global object; jest 30 would warn on every file.
   testEnvironmentOptions: { globalsCleanup: "off" },
 };

@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
-import { findPwsh } from "./pwsh";
+import { findPwsh, ToolchainError } from "./pwsh";
 import type { Endpoint, Fault } from "./azure-emulator";
 import { MUTATIONS, Mutation } from "./mutations";
 import { RehearsalOptions, RehearsalResult, rehearse } from "./rehearse";
@@ -119,9 +119,17 @@ async function main(): Promise<number> {
     process.stderr.write(`${(e as Error).message}\n`);
     return 2;
   }
+  let pwsh: string;
+  try {
+    pwsh = findPwsh();
+  } catch (e) {
+    if (!(e instanceof ToolchainError)) throw e;
+    process.stderr.write(`identity-lab: ${e.message}\n`);
+    return 1;
+  }
   const result = await rehearse({
     ...parsed.options,
-    pwsh: findPwsh(),
+    pwsh,
     log: parsed.json ? undefined : (line) => process.stdout.write(`${line}\n`),
   });
   if (parsed.json) process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -1,18 +1,38 @@
 /**
  * Finds PowerShell 7 and runs the probe (or any PowerShell) under it.
  *
- * The probe's tests must never skip: a CI machine without pwsh fails them with a
- * message that says how to install it.
+ * The project pins PowerShell in .config/dotnet-tools.json and restores it itself, so a
+ * fresh machine needs only the .NET SDK. The probe's tests never skip: without a way to
+ * get pwsh they fail with a one-line message that says what to install.
  */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import * as path from "node:path";
 import { minifyPowerShell as minifyProbe, PROBE_SCRIPT_PATH, psQuote } from "../probe/command";
 import { lastLine, runToEnd } from "./process";
 
-const INSTALL_HINT =
-  "install it with `dotnet tool install --global PowerShell --version 7.6.9` and put ~/.dotnet/tools on PATH, or set PWSH";
+const ROOT = path.join(__dirname, "..");
+/** The repository's dotnet local tool manifest pins PowerShell (`dotnet tool restore` reads it). */
+export const TOOL_MANIFEST = path.join(ROOT, ".config", "dotnet-tools.json");
+/** Where the launcher for the pinned pwsh is written (git-ignored). */
+const LAUNCHER_DIR = path.join(ROOT, ".tools");
+
+/** A missing toolchain: its message is one line that says what to install, and is printed without a stack. */
+export class ToolchainError extends Error {
+  override name = "ToolchainError";
+}
+
+/** What to install for this OS when `dotnet` itself is missing. */
+export function dotnetInstallHint(platform: NodeJS.Platform = process.platform): string {
+  const how: Record<string, string> = {
+    linux:
+      "Debian/Ubuntu: `sudo apt-get install dotnet-sdk-10.0`; other distributions: https://learn.microsoft.com/dotnet/core/install/linux",
+    darwin: "macOS: `brew install --cask dotnet-sdk`",
+    win32: "Windows: `winget install Microsoft.DotNet.SDK.10`",
+  };
+  return how[platform] ?? "see https://learn.microsoft.com/dotnet/core/install/";
+}
 
 function isExecutable(file: string): boolean {
   try {
@@ -23,33 +43,106 @@ function isExecutable(file: string): boolean {
   }
 }
 
-let cached: string | undefined;
-
-/**
- * env PWSH, else `pwsh` on PATH, else ~/.dotnet/tools/pwsh; throws when none is there.
- * `env` and `home` are for testing the lookup itself; the default lookup is cached.
- */
-export function findPwsh(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
-  const useCache = env === process.env;
-  if (useCache && cached) return cached;
-  const found = lookUpPwsh(env, home);
-  if (useCache) cached = found;
-  return found;
-}
-
-function lookUpPwsh(env: NodeJS.ProcessEnv, home: string): string {
-  if (env.PWSH) {
-    if (!isExecutable(env.PWSH)) throw new Error(`PWSH=${env.PWSH} is not an executable file; ${INSTALL_HINT}`);
-    return env.PWSH;
-  }
-  const exe = process.platform === "win32" ? "pwsh.exe" : "pwsh";
+function onPath(exe: string, env: NodeJS.ProcessEnv): string | undefined {
   for (const dir of (env.PATH ?? "").split(path.delimiter).filter(Boolean)) {
     const candidate = path.join(dir, exe);
     if (isExecutable(candidate)) return candidate;
   }
-  const dotnetTool = path.join(home, ".dotnet", "tools", exe);
-  if (isExecutable(dotnetTool)) return dotnetTool;
-  throw new Error(`PowerShell 7 (pwsh) was not found; ${INSTALL_HINT}`);
+  return undefined;
+}
+
+/** The PowerShell version the manifest pins. */
+export function pinnedPowerShellVersion(manifest: string = TOOL_MANIFEST): string {
+  const version = JSON.parse(readFileSync(manifest, "utf8"))?.tools?.powershell?.version;
+  if (typeof version !== "string") throw new ToolchainError(`${manifest} pins no powershell tool version`);
+  return version;
+}
+
+/** pwsh.dll of the pinned version in NuGet's global packages folder, where `dotnet tool restore` puts local tools. */
+function restoredPwshDll(version: string, env: NodeJS.ProcessEnv, home: string): string | undefined {
+  const tools = path.join(env.NUGET_PACKAGES || path.join(home, ".nuget", "packages"), "powershell", version, "tools");
+  if (!existsSync(tools)) return undefined;
+  for (const tfm of readdirSync(tools)) {
+    const dll = path.join(tools, tfm, "any", process.platform === "win32" ? "win" : "unix", "pwsh.dll");
+    if (existsSync(dll)) return dll;
+  }
+  return undefined;
+}
+
+function dotnetEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...env, DOTNET_CLI_TELEMETRY_OPTOUT: "1", DOTNET_NOLOGO: "1", DOTNET_SKIP_FIRST_TIME_EXPERIENCE: "1" };
+}
+
+/**
+ * The pinned pwsh, restored from NuGet on first use. It runs as `dotnet pwsh.dll` through a
+ * small launcher rather than the package's apphost, which needs DOTNET_ROOT wherever dotnet
+ * is not installed in a default location; `dotnet tool run pwsh` works too, but costs about
+ * a second more per start.
+ */
+function ensurePinnedPwsh(env: NodeJS.ProcessEnv, home: string): string {
+  if (process.platform === "win32") {
+    throw new ToolchainError("The offline kit runs on Linux and macOS; on Windows set PWSH to a PowerShell 7 pwsh.exe");
+  }
+  const version = pinnedPowerShellVersion();
+  let dll = restoredPwshDll(version, env, home);
+  if (!dll) {
+    const dotnet = onPath("dotnet", env);
+    if (!dotnet) {
+      throw new ToolchainError(
+        `PowerShell ${version} is installed from NuGet by the .NET SDK, and \`dotnet\` is not on PATH: install the .NET SDK 10 (${dotnetInstallHint()}), or set PWSH to a PowerShell 7 executable.`,
+      );
+    }
+    const r = spawnSync(dotnet, ["tool", "restore", "--tool-manifest", TOOL_MANIFEST], {
+      cwd: ROOT,
+      env: dotnetEnv(env),
+      encoding: "utf8",
+      timeout: 300_000,
+    });
+    dll = restoredPwshDll(version, env, home);
+    if (r.status !== 0 || !dll) {
+      const why =
+        `${r.stdout ?? ""}\n${r.stderr ?? ""}`
+          .split("\n")
+          .map((l) => l.trim())
+          .filter(Boolean)
+          .pop() ??
+        r.error?.message ??
+        `exit ${r.status}`;
+      throw new ToolchainError(`\`dotnet tool restore\` did not install PowerShell ${version} (${why}); it needs the NuGet registry.`);
+    }
+  }
+  const launcher = path.join(LAUNCHER_DIR, "pwsh");
+  const body = `#!/bin/sh\n# Written by offline/pwsh.ts: the PowerShell that .config/dotnet-tools.json pins.\nexec dotnet '${dll.replace(/'/g, "'\\''")}' "$@"\n`;
+  if (!existsSync(launcher) || readFileSync(launcher, "utf8") !== body) {
+    mkdirSync(LAUNCHER_DIR, { recursive: true });
+    const tmp = `${launcher}.${process.pid}`;
+    writeFileSync(tmp, body, { mode: 0o755 });
+    renameSync(tmp, launcher);
+  }
+  return launcher;
+}
+
+let cached: string | undefined;
+
+/**
+ * env PWSH if set (it must be executable), else the PowerShell that the repository's tool
+ * manifest pins, restored with `dotnet tool restore` when it is missing. Throws a
+ * ToolchainError whose one-line message says what to install. `env` and `home` are for
+ * testing the lookup itself; the default lookup is cached.
+ */
+export function findPwsh(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
+  const useCache = env === process.env;
+  if (useCache && cached) return cached;
+  let found: string;
+  if (env.PWSH) {
+    if (!isExecutable(env.PWSH))
+      throw new ToolchainError(`PWSH=${env.PWSH} is not an executable file; unset it to use the pinned PowerShell`);
+    found = env.PWSH;
+  } else {
+    found = ensurePinnedPwsh(env, home);
+  }
+  if (useCache) cached = found;
+  return found;
 }
 
 /** The child's environment: no proxy (the emulator is on 127.0.0.1), no telemetry or update checks. */
