@@ -39,8 +39,14 @@ export function distance(a: string, b: string): number {
   return prev[t.length];
 }
 
-/** The known name nearest to `name`, if it is near enough to be a typo of it (at most a third of it wrong). */
+/**
+ * The known name nearest to `name`, if it is near enough to be a typo of it (at most a third of it
+ * wrong), or the one it begins (`probeDeadline` for `probeDeadlineSeconds`).
+ */
 export function closest(name: string, known: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
+  const begun = known.filter((k) => lower.length >= 4 && k.toLowerCase().startsWith(lower));
+  if (begun.length === 1) return begun[0];
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of known) {

@@ -49,9 +49,11 @@ export function checkSettings(raw: RawSettings, context: KeyContext = {}): { pro
   add(rules.checkLocation(location, key));
   add(rules.checkProviderLocation(raw.providerLocation, location, key));
   const namePrefix = str("namePrefix");
-  add(rules.checkNamePrefix(namePrefix, key));
+  const namePrefixProblem = rules.checkNamePrefix(namePrefix, key);
+  add(namePrefixProblem);
   const computerName = str("computerName") || rules.defaultComputerName(namePrefix);
-  add(rules.checkComputerName(computerName, key));
+  // A name derived from a bad prefix is the prefix's problem, reported once.
+  if (str("computerName") !== "" || namePrefixProblem === undefined) add(rules.checkComputerName(computerName, key));
   const vmSize = str("vmSize");
   add(rules.checkVmSize(vmSize, key));
   const imageSku = str("imageSku");
