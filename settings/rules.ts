@@ -24,7 +24,7 @@ import {
   type ReservedRange,
 } from "./azureFacts";
 import { contains, hostBitsClear, overlaps, parseIpv4Cidr, size, type Ipv4Cidr } from "./cidr";
-import { PROJECT, type AzureCloud } from "./schema";
+import { DEFAULTS, PROJECT, type AzureCloud } from "./schema";
 import { INVISIBLE, show } from "./text";
 
 /** Names a key in messages: `<project>:<key>`. */
@@ -57,7 +57,7 @@ export function checkProviderLocation(providerLocation: string | undefined, loca
   if (norm(providerLocation) === norm(location)) return undefined;
   return (
     `azure-native:location: ${show(providerLocation)} differs from ${key("location")} ${show(location)}; the lab puts every resource ` +
-    `at ${key("location")} (its default is eastus2 when unset), so set it to the same region ` +
+    `at ${key("location")} (its default is ${DEFAULTS.location} when unset), so set it to the same region ` +
     `(pulumi config set location ${norm(providerLocation)}) or remove azure-native:location.`
   );
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
+import { checkConfigKeys } from "./keys";
 import { ConfigValidationError, DEFAULTS, RawSettings, validateSettings } from "./validate";
 
 function problemsOf(raw: RawSettings): readonly string[] {
@@ -39,12 +40,13 @@ describe("validateSettings", () => {
 
   test("Pulumi.dev.yaml, the worked example, is valid", () => {
     const stack = parse(readFileSync(path.join(__dirname, "..", "Pulumi.dev.yaml"), "utf8")).config as Record<string, unknown>;
-    const raw: RawSettings = {};
+    const raw: RawSettings = { providerLocation: stack["azure-native:location"] as string };
     for (const [k, v] of Object.entries(stack)) {
       if (!k.startsWith("identity-lab:")) continue;
       const name = k.slice("identity-lab:".length) as keyof RawSettings;
       raw[name] = typeof v === "object" ? JSON.stringify(v) : String(v);
     }
+    expect(checkConfigKeys(Object.keys(stack))).toEqual([]);
     expect(() => validateSettings(raw)).not.toThrow();
     expect(validateSettings(raw).tags).toEqual({ owner: "platform-team", purpose: "managed-identity-lab" });
   });

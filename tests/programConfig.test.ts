@@ -105,6 +105,25 @@ describe("the template's own project (identity-lab)", () => {
     expect(message).toContain(`pulumi config set --path --type string 'tags.cost' "42"`);
   });
 
+  test("a secret's value is never echoed in a problem", () => {
+    pulumi.runtime.setAllConfig({ "identity-lab:adminUsername": "Administrator", "identity-lab:tags": '{"k":"tok\\u0007en"}' }, [
+      "identity-lab:adminUsername",
+      "identity-lab:tags",
+    ]);
+    let error: Error | undefined;
+    jest.isolateModules(() => {
+      try {
+        require("../index");
+      } catch (e) {
+        error = e as Error;
+      }
+    });
+    expect(error!.message).toContain("- identity-lab:adminUsername: [secret] is a name Azure reserves");
+    expect(error!.message).toContain("- identity-lab:tags.k: value [secret] holds control characters.");
+    expect(error!.message).not.toMatch(/Administrator|tok/);
+    expect(azure.registered).toHaveLength(0);
+  });
+
   test("the lab's own tags are exactly LAB_TAG_NAMES, which user tags may not reuse", async () => {
     const { error } = loadProgram({ "identity-lab:tags": '{"owner":"alice"}' });
     expect(error).toBeUndefined();
@@ -124,9 +143,10 @@ describe("what reaches the user when config is bad", () => {
     jest.isolateModules(() => {
       // The program's own copy of the SDK, whose log it would write to.
       const sdk = require("@pulumi/pulumi") as typeof pulumi;
-      for (const level of ["info", "warn", "error"] as const) {
-        jest.spyOn(sdk.log, level).mockImplementation(async (msg: string) => void logged.push(msg));
-      }
+      const record = async (...args: unknown[]) => void logged.push(String(args[0]));
+      jest.spyOn(sdk.log, "info").mockImplementation(record);
+      jest.spyOn(sdk.log, "warn").mockImplementation(record);
+      jest.spyOn(sdk.log, "error").mockImplementation(record);
       try {
         require("../index");
       } catch (e) {
