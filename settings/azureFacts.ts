@@ -113,12 +113,15 @@ export const TRUSTED_LAUNCH_SERIES: readonly VmSeries[] = [
   },
 ];
 
-/** A current series per family letter, for suggesting a size with the same vCPU count. */
-export const SUGGESTED_SERIES: Readonly<Record<string, (vcpus: string) => string>> = {
-  B: (n) => `Standard_B${n}s_v2`,
-  D: (n) => `Standard_D${n}s_v5`,
-  E: (n) => `Standard_E${n}s_v5`,
-  F: (n) => `Standard_F${n}s_v2`,
+/**
+ * A current series per family letter, for suggesting a size with the same vCPU count when that
+ * size exists (vCPU counts from each series' page on Microsoft Learn), else its 2-vCPU size.
+ */
+export const SUGGESTED_SERIES: Readonly<Record<string, { readonly size: (vcpus: number) => string; readonly vcpus: readonly number[] }>> = {
+  B: { size: (n) => `Standard_B${n}s_v2`, vcpus: [2, 4, 8, 16, 32] },
+  D: { size: (n) => `Standard_D${n}s_v5`, vcpus: [2, 4, 8, 16, 32, 48, 64, 96] },
+  E: { size: (n) => `Standard_E${n}s_v5`, vcpus: [2, 4, 8, 16, 20, 32, 48, 64, 96] },
+  F: { size: (n) => `Standard_F${n}s_v2`, vcpus: [2, 4, 8, 16, 32, 48, 64, 72] },
 };
 
 export interface ReservedRange {

@@ -2,7 +2,14 @@
  * Each rule alone, without Pulumi: the CIDR arithmetic, the escaping of shown values,
  * and the rules added for issues 7.4, 8.2, 8.8 (the table, the ranges, the tag limits).
  */
-import { LAB_TAG_NAMES, MAX_PROBE_DEADLINE_SECONDS, MAX_USER_TAGS, TRUSTED_LAUNCH_SERIES, VNET_RESERVED_RANGES } from "./azureFacts";
+import {
+  LAB_TAG_NAMES,
+  MAX_PROBE_DEADLINE_SECONDS,
+  MAX_USER_TAGS,
+  SUGGESTED_SERIES,
+  TRUSTED_LAUNCH_SERIES,
+  VNET_RESERVED_RANGES,
+} from "./azureFacts";
 import { contains, formatIpv4Cidr, overlaps, parseIpv4Cidr } from "./cidr";
 import * as rules from "./rules";
 import { DEFAULTS } from "./schema";
@@ -57,6 +64,8 @@ describe("vmSize: the Trusted Launch table", () => {
   test("the default and one example of every series in the table pass", () => {
     expect(rules.checkVmSize(DEFAULTS.vmSize)).toBeUndefined();
     for (const s of TRUSTED_LAUNCH_SERIES) expect([s.example, rules.checkVmSize(s.example)]).toEqual([s.example, undefined]);
+    for (const [family, s] of Object.entries(SUGGESTED_SERIES))
+      for (const n of s.vcpus) expect([family, rules.checkVmSize(s.size(n))]).toEqual([family, undefined]);
   });
 
   test.each([
@@ -80,6 +89,8 @@ describe("vmSize: the Trusted Launch table", () => {
     ["Standard_B2pts_v2", "Standard_B2s_v2"],
     // Confidential
     ["Standard_DC2s_v3", "Standard_D2s_v5"],
+    // A vCPU count the suggested series lacks: its smallest size instead
+    ["Standard_D3_v3", "Standard_D2s_v5"],
     // Shape mistakes: case and prefix
     ["standard_b2s_v2", "Standard_B2s_v2"],
     ["B2s_v2", "Standard_B2s_v2"],

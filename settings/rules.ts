@@ -108,9 +108,9 @@ export function checkVmSize(vmSize: string, key: Namer = defaultKey): string | u
     suggestion = canonical;
   } else {
     const m = /^(?:standard_)?([a-z]+?)(\d+)/i.exec(vmSize);
-    const family = m?.[1].toUpperCase().charAt(0);
-    const fromFamily = m && family ? SUGGESTED_SERIES[family]?.(m[2]) : undefined;
-    suggestion = fromFamily && isTrustedLaunchSize(fromFamily) ? fromFamily : "Standard_B2s_v2";
+    const series = m ? SUGGESTED_SERIES[m[1].toUpperCase().charAt(0)] : undefined;
+    const vcpus = Number(m?.[2]);
+    suggestion = series ? series.size(series.vcpus.includes(vcpus) ? vcpus : 2) : "Standard_B2s_v2";
   }
   return (
     `${key("vmSize")}: ${show(vmSize)} is not a VM size this lab can use: the VM is Gen2 with Trusted Launch on an x64 image, ` +
