@@ -5,7 +5,7 @@
  * deploy the default instead.
  */
 import { PROJECT, PROJECT_KEYS } from "./schema";
-import { closest, show } from "./text";
+import { closest, show, showKey } from "./text";
 
 /** Provider namespaces the lab reads, and the keys it reads from them. */
 const PROVIDER_KEYS: Readonly<Record<string, readonly string[]>> = { "azure-native": ["environment", "location"] };
@@ -28,12 +28,12 @@ export function checkConfigKeys(keys: readonly string[], project: string = PROJE
       if (settings.includes(name)) continue;
       if (/^tags[.[]/.test(name)) {
         problems.push(
-          `${show(full).slice(1, -1)}: is not a setting; a tag is part of the map ${project}:tags, set with --path: ` +
+          `${showKey(full)}: is not a setting; a tag is part of the map ${project}:tags, set with --path: ` +
             `pulumi config rm ${quoteArg(name)} && pulumi config set --path ${quoteArg(name)} <value>.`,
         );
       } else {
         problems.push(
-          `${show(full).slice(1, -1)}: is not a setting of this lab` +
+          `${showKey(full)}: is not a setting of this lab` +
             (suggestion ? `; did you mean ${project}:${suggestion}?` : `; its settings are ${settings.join(", ")}.`),
         );
       }
@@ -43,7 +43,7 @@ export function checkConfigKeys(keys: readonly string[], project: string = PROJE
     const providerKeys = PROVIDER_KEYS[ns];
     if (providerKeys) {
       const near = closest(name, providerKeys);
-      if (near && near !== name) problems.push(`${show(full).slice(1, -1)}: did you mean ${ns}:${near}? The lab reads that key.`);
+      if (near && near !== name) problems.push(`${showKey(full)}: did you mean ${ns}:${near}? The lab reads that key.`);
       continue;
     }
     if (OTHER_NAMESPACES.has(ns)) continue;
@@ -52,15 +52,14 @@ export function checkConfigKeys(keys: readonly string[], project: string = PROJE
     if (nearProject !== undefined) {
       const moved = `${project}:${suggestion ?? name}`;
       problems.push(
-        `${show(full).slice(1, -1)}: this project is named ${show(project)}, so the lab reads its settings from ${project}:<key> ` +
+        `${showKey(full)}: this project is named ${show(project)}, so the lab reads its settings from ${project}:<key> ` +
           `and ignores the namespace ${show(ns)}. Move it: pulumi config rm ${quoteArg(full)} && pulumi config set ${quoteArg(moved)} <value>` +
           (ns === PROJECT ? ` (the template's namespace was ${PROJECT}:; \`pulumi new\` renamed the project).` : "."),
       );
       continue;
     }
     const nearProvider = closest(ns, Object.keys(PROVIDER_KEYS));
-    if (nearProvider)
-      problems.push(`${show(full).slice(1, -1)}: no provider reads the namespace ${show(ns)}; did you mean ${nearProvider}:${name}?`);
+    if (nearProvider) problems.push(`${showKey(full)}: no provider reads the namespace ${show(ns)}; did you mean ${nearProvider}:${name}?`);
   }
   return problems;
 }

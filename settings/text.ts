@@ -21,6 +21,11 @@ export function show(value: string): string {
   return `"${out}"`;
 }
 
+/** A config key as text in a message: escaped like show(), without the quotes. */
+export function showKey(key: string): string {
+  return show(key).slice(1, -1);
+}
+
 /** Control (Cc) and format (Cf: zero-width, bidi, BOM, soft hyphen) characters. */
 export const INVISIBLE = /[\p{Cc}\p{Cf}]/u;
 
