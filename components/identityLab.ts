@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as resources from "@pulumi/azure-native/resources";
-import { ARM_ENDPOINTS, LabSettings } from "../settings/validate";
+import { LabSettings } from "../settings/validate";
 import { IdentityProbe } from "../probe/identityProbe";
 import { LabNetwork } from "./network";
 import { RoleGrant } from "./roleGrant";
@@ -80,7 +80,7 @@ export class IdentityLab extends pulumi.ComponentResource {
         location: s.location,
         subscriptionId: client.subscriptionId,
         targetResourceGroupName: rg.name,
-        armEndpoint: ARM_ENDPOINTS[s.cloud],
+        armEndpoint: s.armEndpoint,
         deadlineSeconds: s.probeDeadlineSeconds,
         rerunToken: s.probeRerunToken,
         failureMode: s.probeFailureMode,

@@ -108,7 +108,8 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       });
       outputs = await resolveOutputs(program);
     } catch (e) {
-      errors.messages.push((e as Error).message);
+      // The same error also arrives as the Stack's unhandled rejections: record it once.
+      errors.report(e);
     }
     await settled(sim.operations);
     // Rejections count as uncaught only once the event loop has turned.
@@ -191,18 +192,18 @@ function watchRegistrations(): { list: Registration[]; restore: () => void } {
 
 /**
  * What fails a real `pulumi up`: an uncaught error, which Pulumi's Node.js runtime
- * reports once and turns into a non-zero exit. (Logged errors alone do not.)
+ * reports once (it deduplicates by identity) and turns into a non-zero exit. (Logged errors alone do not.)
  */
-function captureUncaught(): { messages: string[]; restore: () => void } {
+function captureUncaught(): { messages: string[]; report: (err: unknown) => void; restore: () => void } {
   const messages: string[] = [];
   const seen = new Set<unknown>();
-  const handler = (err: unknown) => {
+  const report = (err: unknown) => {
     if (seen.has(err)) return;
     seen.add(err);
     messages.push(err instanceof Error ? err.message : String(err));
   };
-  process.on("unhandledRejection", handler);
-  return { messages, restore: () => process.off("unhandledRejection", handler) };
+  process.on("unhandledRejection", report);
+  return { messages, report, restore: () => process.off("unhandledRejection", report) };
 }
 
 async function resolveOutputs(exported: Record<string, unknown>): Promise<Record<string, unknown>> {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
+import { checkConfigKeys } from "./keys";
 import { ConfigValidationError, DEFAULTS, RawSettings, validateSettings } from "./validate";
 
 function problemsOf(raw: RawSettings): readonly string[] {
@@ -39,12 +40,13 @@ describe("validateSettings", () => {
 
   test("Pulumi.dev.yaml, the worked example, is valid", () => {
     const stack = parse(readFileSync(path.join(__dirname, "..", "Pulumi.dev.yaml"), "utf8")).config as Record<string, unknown>;
-    const raw: RawSettings = {};
+    const raw: RawSettings = { providerLocation: stack["azure-native:location"] as string };
     for (const [k, v] of Object.entries(stack)) {
       if (!k.startsWith("identity-lab:")) continue;
       const name = k.slice("identity-lab:".length) as keyof RawSettings;
       raw[name] = typeof v === "object" ? JSON.stringify(v) : String(v);
     }
+    expect(checkConfigKeys(Object.keys(stack))).toEqual([]);
     expect(() => validateSettings(raw)).not.toThrow();
     expect(validateSettings(raw).tags).toEqual({ owner: "platform-team", purpose: "managed-identity-lab" });
   });
@@ -156,5 +158,57 @@ describe("validateSettings", () => {
       "identity-lab:probeDeadlineSeconds",
     ]);
     expect(message).toMatch(/4 configuration problems; nothing was deployed/);
+  });
+});
+
+describe("validateSettings: composition", () => {
+  test("the cloud is resolved once: settings carry its ARM endpoint", () => {
+    expect(validateSettings({}).armEndpoint).toBe("https://management.azure.com/");
+    expect(validateSettings({ cloud: "China" })).toMatchObject({ cloud: "china", armEndpoint: "https://management.chinacloudapi.cn/" });
+    expect(validateSettings({ cloud: "usgovernment" }).armEndpoint).toBe("https://management.usgovcloudapi.net/");
+  });
+
+  test("messages name keys by the project's name, not the template's", () => {
+    let error: unknown;
+    try {
+      validateSettings({ vmSize: "x", probeDeadlineSeconds: "5101" }, { project: "my-lab" });
+    } catch (e) {
+      error = e;
+    }
+    const { problems, message } = error as ConfigValidationError;
+    expect(problems.map((p) => p.split(": ")[0])).toEqual(["my-lab:vmSize", "my-lab:probeDeadlineSeconds"]);
+    expect(message).toMatch(/^my-lab: 2 configuration problems; nothing was deployed/);
+    expect(message).not.toMatch(/identity-lab/);
+  });
+
+  test("an invisible character in a value is shown escaped", () => {
+    expect(problemsOf({ namePrefix: "idlab\u200b" })).toEqual([
+      'identity-lab:namePrefix: "idlab\\u200b" must be 1-12 characters of lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen.',
+    ]);
+  });
+
+  test("azure-native:location must agree with the lab's location", () => {
+    expect(problemsOf({ providerLocation: "westeurope" })).toEqual([
+      expect.stringMatching(/^azure-native:location: .*identity-lab:location "eastus2"/),
+    ]);
+    expect(problemsOf({ providerLocation: "westeurope", location: "westeurope" })).toEqual([]);
+  });
+
+  test.each<[string, RawSettings, string, RegExp]>([
+    ["rdp 0.0.0.0/1", { rdpSourceCidr: "0.0.0.0/1" }, "identity-lab:rdpSourceCidr", /no wider than \/24/],
+    ["vnet on link-local", { vnetAddressSpace: "169.254.0.0/16" }, "identity-lab:vnetAddressSpace", /169\.254\.169\.254/],
+    ["vmSize Gen1 only", { vmSize: "Standard_D2_v3" }, "identity-lab:vmSize", /Trusted Launch/],
+    ["tag duplicate in case", { tags: '{"Owner":"a","owner":"b"}' }, "identity-lab:tags", /differ only in case/],
+    ["tag the lab's own", { tags: '{"Stack":"prod"}' }, "identity-lab:tags", /the lab sets itself/],
+    ["deadline 5101", { probeDeadlineSeconds: "5101" }, "identity-lab:probeDeadlineSeconds", /5100/],
+  ])("new rule: %s", (_label, raw, keyName, rule) => {
+    const problems = problemsOf(raw);
+    expect(problems).toHaveLength(1);
+    expect(problems[0].startsWith(`${keyName}:`)).toBe(true);
+    expect(problems[0]).toMatch(rule);
+  });
+
+  test("the largest deadline allowed, 5100, passes", () => {
+    expect(validateSettings({ probeDeadlineSeconds: "5100" }).probeDeadlineSeconds).toBe(5100);
   });
 });

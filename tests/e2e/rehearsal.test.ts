@@ -142,4 +142,6 @@ test("bad config: nothing is created, and the error names the key", async () => 
   expect(run.code).toBe(1);
   expect(run.result.operations).toEqual([]);
   expect(run.result.errors.join("\n")).toMatch(/identity-lab:rdpSourceCidr: "0.0.0.0\/0" would open RDP to the whole Internet/);
+  // Printed once: the error the program threw also comes back as the Stack's unhandled rejections.
+  expect(run.result.errors).toHaveLength(1);
 }, 60_000);
