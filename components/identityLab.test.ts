@@ -134,8 +134,15 @@ describe("IdentityLab with default settings", () => {
     expect(await pulumi.isSecret(d.lab.vm.adminPassword)).toBe(true);
     // Negative control: a plain output is not reported secret.
     expect(await pulumi.isSecret(d.lab.vm.adminUsername)).toBe(false);
+  });
+
+  test("the admin password reaches the engine in a secret input of the VM, and nothing else of the VM is secret", () => {
+    // The mock runtime does not apply RandomPassword's additionalSecretOutputs, so only the
+    // program's own pulumi.secret can make this input secret. azure-native applies its
+    // defaults to osProfile as a whole, so the secret password seals the whole osProfile.
     const [vm] = d.of("azure-native:compute:VirtualMachine");
     expect(vm.inputs.osProfile.adminPassword).toBe(MOCK_PASSWORD);
+    expect(vm.secretPaths).toEqual(["osProfile"]);
   });
 
   test("the probe command is a secret in protectedSettings, and the extension is a single CSE 1.10", async () => {
