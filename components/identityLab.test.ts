@@ -30,6 +30,12 @@ const runNow =
   (report: (rg: string) => string): ViewOf =>
   (rg) =>
     probeInstanceView(stdoutWith(report(rg)));
+/** The last run of an earlier update: the extension was unchanged, the probe did not rerun. */
+const runHoursAgo =
+  (report: (rg: string) => string): ViewOf =>
+  (rg) =>
+    probeInstanceView(stdoutWith(report(rg)), "", new Date(Date.now() - 3 * 3600_000));
+
 async function deploy(raw: RawSettings = {}, view: ViewOf = runNow(successReport)) {
   const name = `t${++counter}`;
   const before = azure.registered.length;
@@ -265,5 +271,59 @@ describe("IdentityLab options", () => {
     const b = await extensionInputs("rerun-b", "again");
     expect(b.forceUpdateTag).not.toBe(a.forceUpdateTag);
     expect({ ...b, forceUpdateTag: 0 }).toEqual({ ...a, forceUpdateTag: 0 });
+  });
+});
+
+describe("probeFailureMode fail: only a run of this update fails it", () => {
+  let warn: jest.SpyInstance;
+  beforeEach(() => {
+    warn = jest.spyOn(pulumi.log, "warn").mockImplementation(() => Promise.resolve());
+  });
+  afterEach(() => warn.mockRestore());
+  const warnings = () => warn.mock.calls.map((c) => String(c[0]));
+
+  test("created in this update, and failed: fails the update, with no warning", async () => {
+    const d = await deploy({}, runNow(forbiddenReport));
+    expect(pulumi.ResourceError.isInstance(d.failure)).toBe(true);
+    expect(warnings()).toEqual([]);
+  });
+
+  test("rerun in this update (a new probeRerunToken, so a new forceUpdateTag), and failed: fails the update", async () => {
+    const d = await deploy({ probeRerunToken: "again" }, runNow(forbiddenReport));
+    expect(pulumi.ResourceError.isInstance(d.failure)).toBe(true);
+    expect((d.failure as Error).message).toMatch(/^The identity probe failed: ARM kept refusing/);
+  });
+
+  test("unchanged, and no instance view (a stopped or deallocated VM): a warning, and the update goes on", async () => {
+    const d = await deploy({}, () => undefined);
+    expect(d.status).toBe("unreadable");
+    expect(d.failure).toBeUndefined();
+    expect(warnings()).toEqual([
+      expect.stringMatching(
+        /^The probe did not run in this update \(Azure shows no output of the extension.*start the VM.*\), so its last result is only reported: The identity probe unreadable/,
+      ),
+    ]);
+    expect(await valueOf(d.lab.probeProblem)).toMatchObject({ cause: expect.stringMatching(/no StdOut substatus/) });
+  });
+
+  test("unchanged, and its last run (hours ago) failed: a warning that dates that run, and the update goes on", async () => {
+    const d = await deploy({}, runHoursAgo(forbiddenReport));
+    expect(d.status).toBe("failed");
+    expect(d.failure).toBeUndefined();
+    expect(warnings()).toEqual([
+      expect.stringMatching(
+        /^The probe did not run in this update \(its last report is from 20\d\d-.*Z, before this update began\).*ARM kept refusing/s,
+      ),
+    ]);
+  });
+
+  test("unchanged, and its last run succeeded: no warning at all", async () => {
+    const d = await deploy({}, runHoursAgo(successReport));
+    expect([d.status, d.failure, warnings()]).toEqual(["succeeded", undefined, []]);
+  });
+
+  test("a failed run whose instance view carries no time: fails the update, since nothing shows it is old", async () => {
+    const d = await deploy({}, (rg) => probeInstanceView(stdoutWith(forbiddenReport(rg)), "", null));
+    expect(pulumi.ResourceError.isInstance(d.failure)).toBe(true);
   });
 });

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
 import { probeForceUpdateTag, readProbeScript, renderProbeCommand, ProbeParameters } from "./command";
+import { gateUpdate, lastRunOf } from "./gate";
 import { ProbeOutcome, readProbeOutcome } from "./report";
 import type { ProbeFailureMode } from "../settings/validate";
 
@@ -21,7 +22,10 @@ export interface IdentityProbeArgs {
   readonly deadlineSeconds: pulumi.Input<number>;
   /** Change it to rerun an unchanged probe. Default: "" (rerun only when the script or its parameters change). */
   readonly rerunToken?: pulumi.Input<string>;
-  /** "fail": a failed probe fails the update with its cause; "report": it is only reported. */
+  /**
+   * "fail": a failed or unreadable result of a run in this update fails the update with its
+   * cause, and an older one (the probe did not rerun) is a warning; "report": it is only reported.
+   */
   readonly failureMode: pulumi.Input<ProbeFailureMode>;
   /**
    * Resources the probe needs in place before it runs: the role assignment. Without
@@ -37,15 +41,17 @@ export interface IdentityProbeArgs {
  * A VM takes one Custom Script Extension, and it reruns only when its settings
  * or forceUpdateTag change. The probe always exits 0 after reporting, so the
  * extension (and Pulumi's state) ends Succeeded even when the identity could
- * not read; whether that fails the update is decided here, from the report.
+ * not read; whether that fails the update is decided here (probe/gate.ts), from
+ * the report and from whether this update ran the probe.
  */
 export class IdentityProbe extends pulumi.ComponentResource {
   public readonly extension: compute.VirtualMachineExtension;
   /** What the probe reported, read back from the extension's instance view on every preview and update. */
   public readonly outcome: pulumi.Output<ProbeOutcome>;
   /**
-   * Rejects with a ResourceError, failing the update, when failureMode is "fail" and the
-   * probe failed or is unreadable; otherwise resolves to nothing (a warning in preview). Nothing consumes it, so the rejection is uncaught
+   * Rejects with a ResourceError, failing the update, when failureMode is "fail" and this
+   * update's run of the probe failed or is unreadable; otherwise resolves to nothing (warning
+   * when it had to let an older failure pass). Nothing consumes it, so the rejection is uncaught
    * by design: the Node.js runtime prints its message against this resource and exits non-zero
    * (pulumi.log.error alone would not fail `pulumi up`). It is no fact about the lab, so it
    * stays out of registerOutputs and off the stack outputs.
@@ -59,6 +65,8 @@ export class IdentityProbe extends pulumi.ComponentResource {
    */
   constructor(name: string, args: IdentityProbeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("identitylab:compute:IdentityProbe", name, {}, opts);
+    // The extension is registered after this, so a run of this update reports a later time.
+    const startedAtMs = Date.now();
     const script = readProbeScript();
 
     const params: pulumi.Output<ProbeParameters> = pulumi
@@ -109,19 +117,16 @@ export class IdentityProbe extends pulumi.ComponentResource {
 
     this.outcome = pulumi.all([view, args.targetResourceGroupName]).apply(([v, rg]) => readProbeOutcome(v.instanceView, rg));
     // Every resource is already created by the time the read-back resolves.
-    this.failure = pulumi.all([this.outcome, args.failureMode]).apply(([outcome, mode]) => {
-      if (outcome.status === "succeeded" || mode !== "fail") return;
-      const message =
-        `The identity probe ${outcome.status}: ${outcome.cause}\n` +
-        `Next step: ${outcome.nextStep}\n` +
-        `(Every resource was created and is in Pulumi's state. To keep the lab and only report ` +
-        `the probe's result, set probeFailureMode to "report".)`;
-      // A preview re-reads the last run, which the coming update may well redo.
-      if (pulumi.runtime.isDryRun()) {
-        void pulumi.log.warn(`The last run of the probe: ${message}`, this);
-        return;
-      }
-      throw new pulumi.ResourceError(message, this, true);
+    this.failure = pulumi.all([view, this.outcome, args.failureMode]).apply(([v, outcome, failureMode]) => {
+      const gate = gateUpdate({
+        outcome,
+        failureMode,
+        preview: pulumi.runtime.isDryRun(),
+        lastRun: lastRunOf(v.instanceView),
+        updateStartedAtMs: startedAtMs,
+      });
+      if (gate.action === "warn") void pulumi.log.warn(gate.message, this);
+      if (gate.action === "fail") throw new pulumi.ResourceError(gate.message, this, true);
     });
     this.registerOutputs({ outcome: this.outcome });
   }
