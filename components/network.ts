@@ -6,6 +6,7 @@ import type { OutboundAccess } from "../settings/validate";
 export interface LabNetworkArgs {
   /** Resource group that holds the network. */
   readonly resourceGroupName: pulumi.Input<string>;
+  /** Azure region of the network. */
   readonly location: pulumi.Input<string>;
   /** The VNet's address space, e.g. "10.42.0.0/16". */
   readonly addressSpace: pulumi.Input<string>;
@@ -20,6 +21,7 @@ export interface LabNetworkArgs {
   readonly outboundAccess: OutboundAccess;
   /** Source CIDR allowed to reach RDP (3389). Empty or absent: no inbound allow rule at all. */
   readonly rdpSourceCidr?: string;
+  /** Tags for every network resource. Default: none. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
@@ -38,6 +40,11 @@ export class LabNetwork extends pulumi.ComponentResource {
   /** The NAT gateway's public IP address, when outboundAccess is "natGateway". */
   public readonly natPublicIp: pulumi.Output<string | undefined>;
 
+  /**
+   * @param name Logical name; children are `${name}-vnet`, `${name}-nsg`, and with a NAT gateway `${name}-nat` and `${name}-nat-ip`.
+   * @param args The address space, the subnet and how it reaches the Internet.
+   * @param opts Options for the component; children get `{ parent: this }`.
+   */
   constructor(name: string, args: LabNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("identitylab:network:LabNetwork", name, {}, opts);
     const common = { resourceGroupName: args.resourceGroupName, location: args.location, tags: args.tags };

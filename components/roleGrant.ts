@@ -7,6 +7,7 @@ export interface RoleGrantArgs {
   readonly scope: pulumi.Input<string>;
   /** Object id of the service principal (a managed identity's principalId). */
   readonly principalId: pulumi.Input<string>;
+  /** Subscription of the role definition (built-in roles have the same GUID in every subscription). */
   readonly subscriptionId: pulumi.Input<string>;
   /** GUID of the role definition. Default: Reader. */
   readonly roleDefinitionGuid?: pulumi.Input<string>;
@@ -23,6 +24,11 @@ export class RoleGrant extends pulumi.ComponentResource {
   public readonly assignment: authorization.RoleAssignment;
   public readonly roleAssignmentId: pulumi.Output<string>;
 
+  /**
+   * @param name Logical name; the assignment is `${name}-assignment`.
+   * @param args Who gets which role where.
+   * @param opts Options for the component; children get `{ parent: this }`.
+   */
   constructor(name: string, args: RoleGrantArgs, opts?: pulumi.ComponentResourceOptions) {
     super("identitylab:authorization:RoleGrant", name, {}, opts);
     const role = args.roleDefinitionGuid ?? BUILT_IN_ROLES.Reader;

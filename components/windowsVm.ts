@@ -3,7 +3,9 @@ import * as compute from "@pulumi/azure-native/compute";
 import * as random from "@pulumi/random";
 
 export interface WindowsVmArgs {
+  /** Resource group that holds the VM (and the NIC, disk and public IP it creates). */
   readonly resourceGroupName: pulumi.Input<string>;
+  /** Azure region of the VM. */
   readonly location: pulumi.Input<string>;
   /** Subnet for the VM's NIC. */
   readonly subnetId: pulumi.Input<string>;
@@ -13,11 +15,13 @@ export interface WindowsVmArgs {
   readonly imageSku: pulumi.Input<string>;
   /** Windows computer name, at most 15 characters. */
   readonly computerName: pulumi.Input<string>;
+  /** The local administrator's name; its password is generated (see adminPassword). */
   readonly adminUsername: pulumi.Input<string>;
-  /** Azure Edition supports hotpatching (security updates without reboots). */
+  /** Azure Edition supports hotpatching (security updates without reboots). Default: true. */
   readonly hotpatch?: pulumi.Input<boolean>;
   /** Give the NIC a Standard static public IP (for RDP through the NSG rule). Default: none. */
   readonly publicIp?: boolean;
+  /** Tags for the VM. Default: none. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
@@ -32,11 +36,17 @@ export class WindowsVm extends pulumi.ComponentResource {
   public readonly vmName: pulumi.Output<string>;
   /** Object id of the system-assigned identity's service principal. */
   public readonly principalId: pulumi.Output<string>;
+  /** Tenant of the system-assigned identity. */
   public readonly tenantId: pulumi.Output<string>;
   public readonly adminUsername: pulumi.Output<string>;
   /** Secret. */
   public readonly adminPassword: pulumi.Output<string>;
 
+  /**
+   * @param name Logical name; children are `${name}-vm`, `${name}-admin-password`, and the NIC `${name}-nic`.
+   * @param args Where the VM goes and what it runs.
+   * @param opts Options for the component; children get `{ parent: this }`.
+   */
   constructor(name: string, args: WindowsVmArgs, opts?: pulumi.ComponentResourceOptions) {
     super("identitylab:compute:WindowsVm", name, {}, opts);
 
@@ -48,6 +58,11 @@ export class WindowsVm extends pulumi.ComponentResource {
       { length: 24, minUpper: 2, minLower: 2, minNumeric: 2, minSpecial: 2, overrideSpecial: "!#()*+,-.:;<=>?@[]^_{}~" },
       { parent: this },
     );
+    // Explicitly secret: RandomPassword's result is secret only through its
+    // additionalSecretOutputs, that is only if the engine applies them when it answers
+    // (the mock runtime does not). Wrapped here, the VM's input is a secret whatever
+    // the engine does.
+    const adminPassword = pulumi.secret(password.result);
 
     const vm = new compute.VirtualMachine(
       `${name}-vm`,
@@ -73,7 +88,7 @@ export class WindowsVm extends pulumi.ComponentResource {
         osProfile: {
           computerName: args.computerName,
           adminUsername: args.adminUsername,
-          adminPassword: password.result,
+          adminPassword,
           windowsConfiguration: {
             provisionVMAgent: true,
             enableAutomaticUpdates: true,
@@ -127,7 +142,7 @@ export class WindowsVm extends pulumi.ComponentResource {
     });
     this.tenantId = vm.identity.apply((i) => i?.tenantId ?? "");
     this.adminUsername = pulumi.output(args.adminUsername);
-    this.adminPassword = pulumi.secret(password.result);
+    this.adminPassword = adminPassword;
     this.registerOutputs({
       vmId: this.vmId,
       vmName: this.vmName,

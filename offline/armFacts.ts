@@ -44,16 +44,22 @@ export interface ScriptRun {
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr?: string;
+  /**
+   * When the command finished, which the handler stamps on its status. Default: now.
+   * null: a status without a time, as some of Microsoft's samples show.
+   */
+  readonly endedAt?: Date | null;
 }
 
 /**
  * A Windows CSE instance view as ARM returns it with $expand=instanceView: stdout
  * and stderr as substatuses, each cut to its last 4,096 bytes, and the exit code
- * in the status message.
+ * in the status message, stamped with the time the command finished.
  */
 export function cseInstanceView(run: ScriptRun, name = "identity-probe"): unknown {
   const tail = (s: string) => Buffer.from(s, "utf8").subarray(-CSE_OUTPUT_TAIL_BYTES).toString("utf8");
   const state = run.code === 0 ? "succeeded" : "failed";
+  const time = run.endedAt === null ? null : (run.endedAt ?? new Date()).toISOString();
   return {
     name,
     type: "Microsoft.Compute.CustomScriptExtension",
@@ -71,7 +77,7 @@ export function cseInstanceView(run: ScriptRun, name = "identity-probe"): unknow
           run.code === 0
             ? "Command execution finished"
             : `Command execution finished, but failed because it returned a non-zero exit code of: '${run.code}'`,
-        time: "2026-11-28T17:03:11.5310000+00:00",
+        time,
       },
     ],
   };

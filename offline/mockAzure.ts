@@ -170,9 +170,12 @@ export function capture(into: Captured[]): pulumi.ResourceTransformation {
   };
 }
 
-/** A CSE instance view whose probe wrote `stdout` and exited 0. */
-export function probeInstanceView(stdout: string, stderr = ""): unknown {
-  return cseInstanceView({ code: 0, stdout, stderr });
+/**
+ * A CSE instance view whose probe wrote `stdout` and exited 0, at `endedAt`
+ * (default: now, i.e. a run of the update under test; null: no time at all).
+ */
+export function probeInstanceView(stdout: string, stderr = "", endedAt?: Date | null): unknown {
+  return cseInstanceView({ code: 0, stdout, stderr, endedAt });
 }
 
 /** A probe on its own, with no role assignment to wait for. */

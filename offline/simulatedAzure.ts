@@ -226,7 +226,7 @@ export class SimulatedAzure {
    * in for powershell.exe and the emulator for IMDS and ARM. The rest of the command
    * is passed on unchanged.
    */
-  private runOnVm(command: string): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  private runOnVm(command: string): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; endedAt: Date }> {
     const [exe, ...args] = command.split(" ");
     if (exe !== "powershell") return Promise.reject(new Error(`the simulated VM runs only powershell commands, not ${exe}`));
     const env = pwshEnv({
@@ -236,7 +236,8 @@ export class SimulatedAzure {
         ? { IDENTITYLAB_DEADLINE_SECONDS: String(this.options.probeDeadlineSeconds) }
         : {}),
     });
-    return runToEnd(this.options.pwsh, args, { env }).then((r) => ({ ...r, ms: r.wallMs }));
+    // The handler stamps the instance view when the command finishes: the program tells this update's run by it.
+    return runToEnd(this.options.pwsh, args, { env }).then((r) => ({ ...r, ms: r.wallMs, endedAt: new Date() }));
   }
 
   /**

@@ -4,16 +4,20 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { IdentityProbe } from "../components";
-import { probeInstanceView, installMocks, standaloneProbe, valueOf } from "../offline/mockAzure";
+import { probeInstanceView, installMocks, settle, standaloneProbe } from "../offline/mockAzure";
 import { forbiddenReport, stdoutWith } from "../offline/sampleReports";
 
 const azure = installMocks({ preview: true });
 
-test("a failed last run is a warning in preview, not a failure", async () => {
-  azure.instanceView = probeInstanceView(stdoutWith(forbiddenReport("rg")));
+test.each([
+  ["stamped now", new Date()],
+  ["stamped hours ago", new Date(Date.now() - 3 * 3600_000)],
+  ["without a time", null],
+])("a failed last run is a warning in preview, not a failure (%s)", async (_, endedAt) => {
+  azure.instanceView = probeInstanceView(stdoutWith(forbiddenReport("rg")), "", endedAt);
   const warn = jest.spyOn(pulumi.log, "warn").mockImplementation(() => Promise.resolve());
-  const probe = new IdentityProbe("preview-probe", { ...standaloneProbe, failureMode: "fail" });
-  expect(await valueOf(probe.verdict)).toBe("failed");
+  const probe = new IdentityProbe(`preview-probe-${String(endedAt?.getTime())}`, { ...standaloneProbe, failureMode: "fail" });
+  expect(await settle(probe.failure)).toBeUndefined();
   expect(warn).toHaveBeenCalledTimes(1);
   expect(String(warn.mock.calls[0][0])).toMatch(/^The last run of the probe: The identity probe failed: ARM kept refusing/);
   warn.mockRestore();

@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
 import { probeForceUpdateTag, readProbeScript, renderProbeCommand, ProbeParameters } from "./command";
-import { ProbeOutcome, ProbeReport, readProbeOutcome } from "./report";
+import { gateUpdate, lastRunOf } from "./gate";
+import { ProbeOutcome, readProbeOutcome } from "./report";
 import type { ProbeFailureMode } from "../settings/validate";
 
 export interface IdentityProbeArgs {
@@ -9,7 +10,9 @@ export interface IdentityProbeArgs {
   readonly resourceGroupName: pulumi.Input<string>;
   /** Azure name of the VM that runs the probe. */
   readonly vmName: pulumi.Input<string>;
+  /** Azure region of the VM (the extension's location). */
   readonly location: pulumi.Input<string>;
+  /** Subscription that holds the target resource group. */
   readonly subscriptionId: pulumi.Input<string>;
   /** The resource group the probe reads through ARM with the VM's identity. */
   readonly targetResourceGroupName: pulumi.Input<string>;
@@ -17,17 +20,18 @@ export interface IdentityProbeArgs {
   readonly armEndpoint: pulumi.Input<string>;
   /** The probe keeps retrying (RBAC propagation) until this many seconds, then reports. */
   readonly deadlineSeconds: pulumi.Input<number>;
-  /** Change it to rerun an unchanged probe. */
+  /** Change it to rerun an unchanged probe. Default: "" (rerun only when the script or its parameters change). */
   readonly rerunToken?: pulumi.Input<string>;
-  /** "fail": a failed probe fails the update with its cause; "report": it is only reported. */
+  /**
+   * "fail": a failed or unreadable result of a run in this update fails the update with its
+   * cause, and an older one (the probe did not rerun) is a warning; "report": it is only reported.
+   */
   readonly failureMode: pulumi.Input<ProbeFailureMode>;
   /**
    * Resources the probe needs in place before it runs: the role assignment. Without
    * it the probe would race the grant and wait out RBAC for nothing, or fail.
    */
   readonly waitFor: pulumi.Input<pulumi.Resource>[];
-  /** The probe's PowerShell source. Default: scripts/Invoke-IdentityProbe.ps1. */
-  readonly script?: string;
 }
 
 /**
@@ -37,23 +41,33 @@ export interface IdentityProbeArgs {
  * A VM takes one Custom Script Extension, and it reruns only when its settings
  * or forceUpdateTag change. The probe always exits 0 after reporting, so the
  * extension (and Pulumi's state) ends Succeeded even when the identity could
- * not read; the verdict is then made here, from the report.
+ * not read; whether that fails the update is decided here (probe/gate.ts), from
+ * the report and from whether this update ran the probe.
  */
 export class IdentityProbe extends pulumi.ComponentResource {
   public readonly extension: compute.VirtualMachineExtension;
-  /** What the probe reported, read back from the extension's instance view. */
+  /** What the probe reported, read back from the extension's instance view on every preview and update. */
   public readonly outcome: pulumi.Output<ProbeOutcome>;
   /**
-   * The probe's status; with failureMode "fail", anything but success rejects with a
-   * ResourceError, and that uncaught rejection fails the update.
+   * Rejects with a ResourceError, failing the update, when failureMode is "fail" and this
+   * update's run of the probe failed or is unreadable; otherwise resolves to nothing (warning
+   * when it had to let an older failure pass). Nothing consumes it, so the rejection is uncaught
+   * by design: the Node.js runtime prints its message against this resource and exits non-zero
+   * (pulumi.log.error alone would not fail `pulumi up`). It is no fact about the lab, so it
+   * stays out of registerOutputs and off the stack outputs.
    */
-  public readonly verdict: pulumi.Output<ProbeOutcome["status"]>;
-  public readonly status: pulumi.Output<ProbeOutcome["status"]>;
-  public readonly report: pulumi.Output<ProbeReport | null>;
+  public readonly failure: pulumi.Output<void>;
 
+  /**
+   * @param name Logical name; the extension is `${name}-extension`, its Azure name always "identity-probe".
+   * @param args The VM, the target and how a failure is handled.
+   * @param opts Options for the component; children get `{ parent: this }`.
+   */
   constructor(name: string, args: IdentityProbeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("identitylab:compute:IdentityProbe", name, {}, opts);
-    const script = args.script ?? readProbeScript();
+    // The extension is registered after this, so a run of this update reports a later time.
+    const startedAtMs = Date.now();
+    const script = readProbeScript();
 
     const params: pulumi.Output<ProbeParameters> = pulumi
       .all([args.subscriptionId, args.targetResourceGroupName, args.armEndpoint, args.deadlineSeconds])
@@ -102,27 +116,18 @@ export class IdentityProbe extends pulumi.ComponentResource {
     );
 
     this.outcome = pulumi.all([view, args.targetResourceGroupName]).apply(([v, rg]) => readProbeOutcome(v.instanceView, rg));
-    this.status = this.outcome.apply((o) => o.status);
-    this.report = this.outcome.apply((o) => o.report);
-
-    // pulumi.log.error alone would not fail `pulumi up` (it only counts errors). An
-    // uncaught ResourceError does: the Node.js runtime prints its message against this
-    // resource, without a stack, and exits non-zero. Nothing consumes this output, so
-    // its rejection is uncaught by design. Every resource is already created by then.
-    this.verdict = pulumi.all([this.outcome, args.failureMode]).apply(([outcome, mode]) => {
-      if (outcome.status === "succeeded" || mode !== "fail") return outcome.status;
-      const message =
-        `The identity probe ${outcome.status}: ${outcome.cause}\n` +
-        `Next step: ${outcome.nextStep}\n` +
-        `(Every resource was created and is in Pulumi's state. To keep the lab and only report ` +
-        `the probe's result, set probeFailureMode to "report".)`;
-      // A preview re-reads the last run, which the coming update may well redo.
-      if (pulumi.runtime.isDryRun()) {
-        void pulumi.log.warn(`The last run of the probe: ${message}`, this);
-        return outcome.status;
-      }
-      throw new pulumi.ResourceError(message, this, true);
+    // Every resource is already created by the time the read-back resolves.
+    this.failure = pulumi.all([view, this.outcome, args.failureMode]).apply(([v, outcome, failureMode]) => {
+      const gate = gateUpdate({
+        outcome,
+        failureMode,
+        preview: pulumi.runtime.isDryRun(),
+        lastRun: lastRunOf(v.instanceView),
+        updateStartedAtMs: startedAtMs,
+      });
+      if (gate.action === "warn") void pulumi.log.warn(gate.message, this);
+      if (gate.action === "fail") throw new pulumi.ResourceError(gate.message, this, true);
     });
-    this.registerOutputs({ status: this.status, report: this.report });
+    this.registerOutputs({ outcome: this.outcome });
   }
 }

@@ -1,4 +1,4 @@
-import { readProbeOutcome, parseReport } from "./report";
+import { readProbeOutcome, parseReport, summarizeOutcome } from "./report";
 import { probeInstanceView } from "../offline/mockAzure";
 import { forbiddenReport, stdoutWith, successReport } from "../offline/sampleReports";
 
@@ -72,5 +72,52 @@ describe("readProbeOutcome", () => {
     ['{"schema":"identitylab.probe/v1","ok":tr', /not valid JSON/],
   ])("rejects an incoherent report %s", (line, problem) => {
     expect(parseReport(line)).toEqual({ problem: expect.stringMatching(problem) });
+  });
+});
+
+describe("summarizeOutcome: the stack's flat facts", () => {
+  test("a success: every fact from the report, and no problem", () => {
+    const o = readProbeOutcome({ substatuses: [{ code: "ComponentStatus/StdOut/succeeded", message: stdoutWith(successReport(RG)) }] }, RG);
+    expect(summarizeOutcome(o)).toEqual({
+      status: "succeeded",
+      resourceGroup: {
+        id: expect.stringMatching(new RegExp(`/resourceGroups/${RG}$`)),
+        name: RG,
+        location: "eastus2",
+        provisioningState: "Succeeded",
+        tags: { lab: "identity-lab" },
+      },
+      identityObjectId: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+      permissions: [{ actions: ["*/read"], notActions: [], dataActions: [], notDataActions: [] }],
+      attempts: { imds: 1, resourceGroup: 4, permissions: 1 },
+      elapsedSeconds: 17.3,
+      problem: null,
+    });
+  });
+
+  test("a failure: what the report has, null for what it lacks, and the problem", () => {
+    const o = readProbeOutcome(
+      { substatuses: [{ code: "ComponentStatus/StdOut/succeeded", message: stdoutWith(forbiddenReport(RG)) }] },
+      RG,
+    );
+    const s = summarizeOutcome(o);
+    expect(s).toMatchObject({ status: "failed", resourceGroup: null, permissions: null, elapsedSeconds: 900.4 });
+    expect(s.identityObjectId).toBe("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
+    expect(s.problem).toEqual({
+      cause: expect.stringMatching(/ARM kept refusing/),
+      nextStep: expect.stringMatching(/az role assignment list/),
+    });
+  });
+
+  test("unreadable: no facts, only the problem", () => {
+    expect(summarizeOutcome(readProbeOutcome(undefined, RG))).toEqual({
+      status: "unreadable",
+      resourceGroup: null,
+      identityObjectId: null,
+      permissions: null,
+      attempts: null,
+      elapsedSeconds: null,
+      problem: { cause: expect.stringMatching(/no StdOut substatus/), nextStep: expect.stringMatching(/az vm extension show/) },
+    });
   });
 });

@@ -171,3 +171,28 @@ export function readProbeOutcome(view: ExtensionInstanceView | undefined, resour
   if (parsed.ok) return { status: "succeeded", report: parsed };
   return { status: "failed", report: parsed, ...explainFailure(parsed, resourceGroupName) };
 }
+
+/** An outcome as the stack reports it: one flat fact per output, null where the probe gave none. */
+export interface OutcomeSummary {
+  readonly status: ProbeOutcome["status"];
+  readonly resourceGroup: ProbeReport["resourceGroup"];
+  readonly identityObjectId: string | null;
+  readonly permissions: Permission[] | null;
+  readonly attempts: ProbeReport["attempts"] | null;
+  readonly elapsedSeconds: number | null;
+  /** Why the probe did not succeed and what to do next; null when it succeeded. */
+  readonly problem: { readonly cause: string; readonly nextStep: string } | null;
+}
+
+export function summarizeOutcome(outcome: ProbeOutcome): OutcomeSummary {
+  const report: ProbeReport | null = outcome.report;
+  return {
+    status: outcome.status,
+    resourceGroup: report?.resourceGroup ?? null,
+    identityObjectId: report?.identity?.objectId ?? null,
+    permissions: report?.permissions ?? null,
+    attempts: report?.attempts ?? null,
+    elapsedSeconds: report?.elapsedSeconds ?? null,
+    problem: outcome.status === "succeeded" ? null : { cause: outcome.cause, nextStep: outcome.nextStep },
+  };
+}

@@ -1,6 +1,8 @@
 /**
  * index.ts itself: config in, validation first, stack outputs out.
  */
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { installMocks, probeInstanceView, valueOf, VM_PRINCIPAL_ID } from "../offline/mockAzure";
 import { stdoutWith, successReport } from "../offline/sampleReports";
@@ -88,5 +90,16 @@ describe("index.ts", () => {
     expect(await pulumi.isSecret(program.probeResourceGroup)).toBe(false);
     const rgResource = azure.one("azure-native:resources:ResourceGroup");
     expect(rgResource.inputs.tags).toMatchObject({ owner: "alice", "managed-by": "pulumi", lab: "identity-lab", stack: "dev" });
+  });
+
+  test("index.ts only re-exports the lab's own outputs: no apply, no reaching into its children", () => {
+    const source = readFileSync(path.join(__dirname, "..", "index.ts"), "utf8");
+    const exports = source.split("\n").filter((line) => line.startsWith("export "));
+    expect(exports).toHaveLength(14);
+    const reexport = /^export const (\w+) = lab\.(\w+);$/;
+    expect(exports.filter((line) => line.match(reexport)?.[1] !== line.match(reexport)?.[2])).toEqual([]);
+    expect(source).not.toMatch(/\.apply\(|lab\.(vm|probe|readerGrant|network)\./);
+    // Negative control: the check sees what index.ts used to do.
+    expect("export const vmName = lab.vm.vmName;").not.toMatch(reexport);
   });
 });
