@@ -201,6 +201,8 @@ export function stackFrom(
   azure: MockAzure,
   registrations: readonly Registration[],
   from: { registered: number; registrations: number },
+  /** Rewrites a resource's inputs, e.g. to the unknowns a first preview would send. */
+  rewrite: (type: string, name: string, inputs: Record<string, any>) => Record<string, any> = (_t, _n, inputs) => inputs,
 ): PolicyResource[] {
   const registered = azure.registered.slice(from.registered);
   const byUrn = new Map<string, PolicyResource>();
@@ -208,7 +210,7 @@ export function stackFrom(
   for (const reg of regs) {
     const rec = registered.find((r) => r.type === reg.type && r.name === reg.name);
     if (!rec) throw new Error(`no recorded inputs for ${reg.type} ${reg.name}`);
-    byUrn.set(reg.urn, stackResource(reg.type, reg.name, rec.inputs, { urn: reg.urn }));
+    byUrn.set(reg.urn, stackResource(reg.type, reg.name, rewrite(reg.type, reg.name, structuredClone(rec.inputs)), { urn: reg.urn }));
   }
   for (const reg of regs) {
     const parent = reg.parent ? byUrn.get(reg.parent) : undefined;
