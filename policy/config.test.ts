@@ -49,3 +49,13 @@ describe("guardConfig", () => {
     ).toThrow(`${POLICY.noPrivilegedRoleAboveResourceGroup}.allowances[0].role: "Root" is neither a built-in role name`);
   });
 });
+
+test("README's example --policy-pack-config file is valid input with the documented effect", async () => {
+  const file = JSON.parse(require("node:fs").readFileSync(require("node:path").join(__dirname, "policy-config.example.json"), "utf8"));
+  const config = guardConfig(file);
+  expect(config[POLICY.vmDeletesItsResources]).toEqual({ enforcementLevel: "mandatory" });
+  expect(config[POLICY.grantAboveResourceGroupNeedsAllowance]).toEqual({
+    enforcementLevel: "mandatory",
+    allowances: [{ setup: "idlab", role: "Reader", scope: "subscription" }],
+  });
+});
