@@ -196,6 +196,8 @@ export function recordRegistrations(): Registration[] {
 /**
  * The resources registered since `from` (indices into the mock's `registered` and the recorder's
  * list), as a stack policy would see them: inputs as props, parents linked by URN.
+ * The mock monitor's URNs carry only the parent's type, not the whole chain as the engine's do;
+ * the policies read ancestors from the parent links as well, so both forms are covered.
  */
 export function stackFrom(
   azure: MockAzure,
