@@ -21,7 +21,7 @@ export default tseslint.config(
   },
   {
     // Tests, the emulator and the rehearsal handle arbitrary JSON from the wire and Pulumi's internals.
-    files: ["tests/**/*.ts", "**/*.test.ts", "bench/**/*.ts", "offline/**/*.ts"],
+    files: ["tests/**/*.ts", "**/*.test.ts", "bench/**/*.ts", "offline/**/*.ts", "policy/testkit.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off", "@typescript-eslint/no-require-imports": "off" },
   },
   {
