@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as compute from "@pulumi/azure-native/compute";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";
+import * as network from "@pulumi/azure-native/network";
 import type { PolicyResource } from "@pulumi/policy";
 import { SUBSCRIPTION_ID, installMocks, probeInstanceView, settle, valueOf } from "../offline/mockAzure";
 import { stdoutWith, successReport } from "../offline/sampleReports";
@@ -91,9 +92,28 @@ const EXAMPLES: readonly ExampleStack[] = [
   { name: "RDP opted in from one address", config: { "identity-lab:rdpSourceCidr": "203.0.113.7/32" }, expected: [] },
   { name: "default outbound access, no NAT gateway", config: { "identity-lab:outboundAccess": "defaultOutboundAccess" }, expected: [] },
   {
-    // settings/validate.ts accepts this (it refuses only /0); the guardrail does not.
-    name: "RDP opted in from a /16",
-    config: { "identity-lab:rdpSourceCidr": "198.51.0.0/16" },
+    // The lab's own config refuses a /16 before anything is registered (settings/rules.ts); the
+    // pack is the guardrail for code that builds rules some other way, e.g. a second NSG beside the lab.
+    name: "an NSG beside the lab that opens RDP to a /16",
+    config: { "identity-lab:rdpSourceCidr": "203.0.113.7/32" },
+    extra: () => [
+      new network.NetworkSecurityGroup("extra-nsg", {
+        resourceGroupName: "rg",
+        securityRules: [
+          {
+            name: "allow-rdp-from-opted-in-source",
+            priority: 100,
+            direction: "Inbound",
+            access: "Allow",
+            protocol: "Tcp",
+            sourceAddressPrefix: "198.51.0.0/16",
+            sourcePortRange: "*",
+            destinationAddressPrefix: "*",
+            destinationPortRange: "3389",
+          },
+        ],
+      }),
+    ],
     expected: [
       {
         policy: POLICY.noOpenManagementPorts,
