@@ -73,7 +73,9 @@ describe("the built-in role table", () => {
   it("keeps the GUID map: each key is a role's name without spaces, each value its GUID", () => {
     // The tutorial's Reader, spelled out once more so that an edit to the table cannot move it silently.
     expect(BUILT_IN_ROLES.Reader).toBe("acdd72a7-3385-48ef-bd42-f606fba81ae7");
-    expect(Object.entries(BUILT_IN_ROLES).sort()).toEqual(BUILT_IN_ROLE_DEFINITIONS.map((r) => [r.roleName.replace(/ /g, ""), r.guid]).sort());
+    expect(Object.entries(BUILT_IN_ROLES).sort()).toEqual(
+      BUILT_IN_ROLE_DEFINITIONS.map((r) => [r.roleName.replace(/ /g, ""), r.guid]).sort(),
+    );
   });
 
   it("keeps roleAssignmentName deterministic and case-insensitive, and roleDefinitionId's shape", () => {
@@ -109,9 +111,9 @@ describe("resolveRole", () => {
     expect(resolveRole(custom)).toEqual(expected);
     expect(resolveRole(`/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/${custom}`)).toEqual(expected);
     expect(resolveRole(`/subscriptions/s/resourceGroups/rg/providers/Microsoft.Authorization/roleDefinitions/${custom}`)).toEqual(expected);
-    expect(resolveRole(`/providers/Microsoft.Management/managementGroups/mg/providers/Microsoft.Authorization/roleDefinitions/${custom}`)).toEqual(
-      expected,
-    );
+    expect(
+      resolveRole(`/providers/Microsoft.Management/managementGroups/mg/providers/Microsoft.Authorization/roleDefinitions/${custom}`),
+    ).toEqual(expected);
   });
 
   it("answers undefined to unknown names and to anything that is not a GUID or a role definition id", () => {

@@ -87,7 +87,12 @@ export const USER_ACCESS_ADMINISTRATOR: RoleDefinition = {
 export const ROLE_BASED_ACCESS_CONTROL_ADMINISTRATOR: RoleDefinition = {
   guid: "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
   roleName: "Role Based Access Control Administrator",
-  actions: ["Microsoft.Authorization/roleAssignments/write", "Microsoft.Authorization/roleAssignments/delete", "*/read", "Microsoft.Support/*"],
+  actions: [
+    "Microsoft.Authorization/roleAssignments/write",
+    "Microsoft.Authorization/roleAssignments/delete",
+    "*/read",
+    "Microsoft.Support/*",
+  ],
   notActions: [],
   dataActions: [],
   notDataActions: [],

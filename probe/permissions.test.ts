@@ -24,7 +24,13 @@ import {
 
 const RG_READ = "Microsoft.Resources/subscriptions/resourceGroups/read";
 const BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs";
-const block = (b: Partial<PermissionBlock>): PermissionBlock => ({ actions: [], notActions: [], dataActions: [], notDataActions: [], ...b });
+const block = (b: Partial<PermissionBlock>): PermissionBlock => ({
+  actions: [],
+  notActions: [],
+  dataActions: [],
+  notDataActions: [],
+  ...b,
+});
 
 describe("patterns", () => {
   it("match operations case-insensitively, `*` spanning slashes", () => {
@@ -88,7 +94,14 @@ describe("patterns", () => {
   });
 
   it("call write, delete, action and anything wider write-like, reads not", () => {
-    for (const p of ["*", "Microsoft.Support/*", `${BLOBS}/write`, `${BLOBS}/delete`, "Microsoft.Storage/storageAccounts/listkeys/action", "*/write"]) {
+    for (const p of [
+      "*",
+      "Microsoft.Support/*",
+      `${BLOBS}/write`,
+      `${BLOBS}/delete`,
+      "Microsoft.Storage/storageAccounts/listkeys/action",
+      "*/write",
+    ]) {
       expect([p, isWriteLike(p)]).toEqual([p, true]);
     }
     for (const p of ["*/read", RG_READ, "Microsoft.KeyVault/vaults/*/read"]) expect([p, isWriteLike(p)]).toEqual([p, false]);
@@ -166,15 +179,23 @@ describe("comparePermissions: semantics", () => {
     // ...but Contributor also leaves out Blueprint, Purview, galleries and subscription actions, which nothing fills.
     expect([r.verdict, r.missing]).toEqual(["missing", ["*"]]);
     const allButAuthorizationWrites = block({ actions: ["*"], notActions: ["Microsoft.Authorization/*/Write"] });
-    expect(comparePermissions([OWNER], [allButAuthorizationWrites, block({ actions: ["Microsoft.Authorization/*"] })]).verdict).toBe("exact");
-    expect(comparePermissions([OWNER], [allButAuthorizationWrites, block({ actions: ["Microsoft.Authorization/roleAssignments/write"] })]).missing).toEqual(["*"]);
+    expect(comparePermissions([OWNER], [allButAuthorizationWrites, block({ actions: ["Microsoft.Authorization/*"] })]).verdict).toBe(
+      "exact",
+    );
+    expect(
+      comparePermissions([OWNER], [allButAuthorizationWrites, block({ actions: ["Microsoft.Authorization/roleAssignments/write"] })])
+        .missing,
+    ).toEqual(["*"]);
   });
 
   it("respects the intended side's notActions: what the intent takes away need not be granted, and granting it is extra", () => {
     expect(comparePermissions([CONTRIBUTOR], [CONTRIBUTOR]).verdict).toBe("exact");
     const r = comparePermissions([CONTRIBUTOR], [OWNER]);
     expect([r.verdict, r.extra]).toEqual(["overPrivileged", ["*"]]);
-    const withRoleWrites = comparePermissions([CONTRIBUTOR], [CONTRIBUTOR, block({ actions: ["Microsoft.Authorization/roleAssignments/write"] })]);
+    const withRoleWrites = comparePermissions(
+      [CONTRIBUTOR],
+      [CONTRIBUTOR, block({ actions: ["Microsoft.Authorization/roleAssignments/write"] })],
+    );
     expect([withRoleWrites.verdict, withRoleWrites.extra]).toEqual(["overPrivileged", ["Microsoft.Authorization/roleAssignments/write"]]);
     // Owner less exactly what Contributor leaves out is Contributor.
     expect(comparePermissions([CONTRIBUTOR], [block({ actions: ["*"], notActions: [...CONTRIBUTOR.notActions] })]).verdict).toBe("exact");
@@ -212,9 +233,13 @@ describe("comparePermissions: semantics", () => {
   });
 
   it("adds probe operations, evaluated exactly, by name", () => {
-    const r = comparePermissions([READER], [CONTRIBUTOR], { actions: [RG_READ, "Microsoft.Compute/virtualMachines/delete", "Microsoft.Authorization/roleAssignments/write"] });
+    const r = comparePermissions([READER], [CONTRIBUTOR], {
+      actions: [RG_READ, "Microsoft.Compute/virtualMachines/delete", "Microsoft.Authorization/roleAssignments/write"],
+    });
     expect(r.extra).toEqual(["*", "Microsoft.Compute/virtualMachines/delete"]);
-    const d = comparePermissions([STORAGE_BLOB_DATA_CONTRIBUTOR], [STORAGE_BLOB_DATA_READER], { dataActions: [`${BLOBS}/read`, `${BLOBS}/write`] });
+    const d = comparePermissions([STORAGE_BLOB_DATA_CONTRIBUTOR], [STORAGE_BLOB_DATA_READER], {
+      dataActions: [`${BLOBS}/read`, `${BLOBS}/write`],
+    });
     expect(d.dataActions.missing).toContain(`${BLOBS}/write`);
     expect(d.dataActions.missing).not.toContain(`${BLOBS}/read`);
   });
@@ -223,7 +248,9 @@ describe("comparePermissions: semantics", () => {
     const deny = block({ actions: ["*"], notActions: ["*/write"], dataActions: [`${BLOBS}/*`], notDataActions: [`${BLOBS}/delete`] });
     expect(blocksGrant([deny], RG_READ)).toBe(true);
     expect(blocksGrant([deny], "Microsoft.Resources/subscriptions/resourceGroups/write")).toBe(false);
-    expect(blocksGrant([deny, block({ actions: ["Microsoft.Resources/*"] })], "Microsoft.Resources/subscriptions/resourceGroups/write")).toBe(true);
+    expect(
+      blocksGrant([deny, block({ actions: ["Microsoft.Resources/*"] })], "Microsoft.Resources/subscriptions/resourceGroups/write"),
+    ).toBe(true);
     expect(blocksGrant([block({ dataActions: [`${BLOBS}/*`] })], `${BLOBS}/read`)).toBe(false);
     expect(blocksGrant([deny], `${BLOBS}/read`, "dataActions")).toBe(true);
     expect(blocksGrant([deny], `${BLOBS}/DELETE`, "dataActions")).toBe(false);
@@ -233,7 +260,10 @@ describe("comparePermissions: semantics", () => {
   it("is conservative where a notAction only partly overlaps: it reports a gap rather than hide one", () => {
     // Effective: everything but Compute, plus Compute's reads - which does grant every read.
     // Neither "Microsoft.Compute/*" nor "*/read" covers the other, so the hole is not split: reported missing.
-    const r = comparePermissions([READER], [block({ actions: ["*"], notActions: ["Microsoft.Compute/*"] }), block({ actions: ["Microsoft.Compute/*/read"] })]);
+    const r = comparePermissions(
+      [READER],
+      [block({ actions: ["*"], notActions: ["Microsoft.Compute/*"] }), block({ actions: ["Microsoft.Compute/*/read"] })],
+    );
     expect(r.missing).toEqual(["*/read"]);
     // ...and with Compute really gone it is a true gap, reported the same way.
     expect(comparePermissions([READER], [block({ actions: ["*"], notActions: ["Microsoft.Compute/*"] })]).missing).toEqual(["*/read"]);
@@ -282,7 +312,8 @@ const OPERATIONS: string[] = (() => {
   for (const p of PROVIDERS) for (const t of TYPES) for (const v of VERBS) ops.add(`${p}/${t}/${v}`);
   for (const r of BUILT_IN_ROLE_DEFINITIONS) {
     for (const p of [...r.actions, ...r.notActions, ...r.dataActions, ...r.notDataActions]) {
-      for (const fill of ["Microsoft.Storage/storageAccounts", "secrets", "x/read", "x/write", "x/delete", "x/action"]) ops.add(p.replace(/\*/g, fill));
+      for (const fill of ["Microsoft.Storage/storageAccounts", "secrets", "x/read", "x/write", "x/delete", "x/action"])
+        ops.add(p.replace(/\*/g, fill));
     }
   }
   return [...ops];
@@ -292,7 +323,16 @@ const KINDS: OperationKind[] = ["actions", "dataActions"];
 
 /** The oracle for the properties, written apart from the module under test: Azure's rule, one operation at a time. */
 function oracleGrants(blocks: readonly PermissionBlock[], op: string, kind: OperationKind): boolean {
-  const re = (p: string) => new RegExp("^" + p.split("*").map((s) => s.replace(/[.\\/]/g, "\\$&")).join(".*") + "$", "i");
+  const re = (p: string) =>
+    new RegExp(
+      "^" +
+        p
+          .split("*")
+          .map((s) => s.replace(/[.\\/]/g, "\\$&"))
+          .join(".*") +
+        "$",
+      "i",
+    );
   const not = kind === "actions" ? "notActions" : "notDataActions";
   return blocks.some((b) => b[kind].some((p) => re(p).test(op)) && !b[not].some((p) => re(p).test(op)));
 }

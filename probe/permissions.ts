@@ -35,7 +35,12 @@ export interface PermissionBlockInput {
 }
 
 export function toPermissionBlock(b: PermissionBlockInput): PermissionBlock {
-  return { actions: b.actions ?? [], notActions: b.notActions ?? [], dataActions: b.dataActions ?? [], notDataActions: b.notDataActions ?? [] };
+  return {
+    actions: b.actions ?? [],
+    notActions: b.notActions ?? [],
+    dataActions: b.dataActions ?? [],
+    notDataActions: b.notDataActions ?? [],
+  };
 }
 
 /** Lower case, trimmed, runs of `*` folded into one: the same language, a canonical spelling. */

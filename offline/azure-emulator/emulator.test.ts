@@ -451,7 +451,14 @@ describe("AzureEmulator", () => {
       expect(roleGrants(sbdr, blobRead, "dataActions")).toBe(true);
       expect(roleGrants(sbdr, blobRead)).toBe(false);
       expect(roleGrants(sbdr, "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write", "dataActions")).toBe(false);
-      const custom = { id: "x", roleName: "x", actions: [], notActions: [], dataActions: ["Microsoft.Storage/*"], notDataActions: ["*/write"] };
+      const custom = {
+        id: "x",
+        roleName: "x",
+        actions: [],
+        notActions: [],
+        dataActions: ["Microsoft.Storage/*"],
+        notDataActions: ["*/write"],
+      };
       expect(roleGrants(custom, blobRead, "dataActions")).toBe(true);
       expect(roleGrants(custom, "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write", "dataActions")).toBe(false);
       // A data role alone does not let the identity read its resource group, and its permissions say why.
