@@ -129,7 +129,9 @@ describe("resolveRole", () => {
       `/subscriptions/s/providers/Microsoft.Authorization/roleAssignments/${READER.guid}`,
       `/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/${READER.guid}/extra`,
       `providers/Microsoft.Authorization/roleDefinitions/${READER.guid}`,
-      `/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a/providers/Microsoft.Authorization/roleDefinitions/x`,
+      `/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a/providers/Microsoft.Authorization/roleDefinitions/${READER.guid}`,
+      `junk/providers/Microsoft.Authorization/roleDefinitions/${READER.guid}`,
+      `/subscriptions//providers/Microsoft.Authorization/roleDefinitions/${READER.guid}`,
     ]) {
       expect([input, resolveRole(input)]).toEqual([input, undefined]);
     }
