@@ -2,18 +2,19 @@
  * Intended versus effective permissions, as pure functions (no Pulumi, no I/O).
  *
  * The intent is a set of role definitions (or bare permission blocks); the effect is what
- * ARM's `Microsoft.Authorization/permissions` returns for the identity at a scope,
- * `{ value: [{ actions, notActions, dataActions, notDataActions }] }`, one block per
- * role that applies there, inherited ones included
- * (https://learn.microsoft.com/en-us/rest/api/authorization/permissions/list-for-resource-group).
+ * ARM's "Permissions - List For Resource Group" returns to the identity itself
+ * (`GET .../resourceGroups/{rg}/providers/Microsoft.Authorization/permissions`, "all permissions
+ * the caller has", https://learn.microsoft.com/en-us/rest/api/authorization/permissions/list-for-resource-group):
+ * `{ value: [{ actions, notActions, dataActions, notDataActions }] }`, inherited grants included.
  *
- * Azure's evaluation, which this module follows
- * (https://learn.microsoft.com/en-us/azure/role-based-access-control/role-definitions):
- * - an operation string is matched case-insensitively; `*` in a pattern stands for any
- *   run of characters, `/` included (so "star slash read" matches every control-plane read);
+ * Azure's evaluation, which this module follows (MicrosoftDocs/azure-docs,
+ * articles/role-based-access-control/custom-roles.md "Wildcard permissions" and
+ * role-definitions.md "NotActions"):
+ * - permission strings are case-insensitive; `*` extends a permission to everything that
+ *   matches the rest of the string, `/` included ("star slash read" is every control-plane read);
  * - a block grants an operation when one of its `actions` matches and none of the *same
- *   block's* `notActions` does; blocks are unioned, so one block's notActions never take away
- *   what another block grants;
+ *   block's* `notActions` does; blocks are unioned: "NotActions is not a deny rule", so one
+ *   role's notActions never take away what another role grants;
  * - `dataActions` / `notDataActions` work the same way in their own namespace: a data
  *   action is never granted by `actions` and vice versa.
  */
@@ -26,7 +27,7 @@ export type OperationKind = "actions" | "dataActions";
 
 const NOT: Record<OperationKind, "notActions" | "notDataActions"> = { actions: "notActions", dataActions: "notDataActions" };
 
-/** A block as it may come off the wire: ARM omits empty lists on some api-versions. */
+/** A block as a caller may hold it (parsed JSON, hand-written config): an absent or null list is empty. */
 export interface PermissionBlockInput {
   readonly actions?: readonly string[] | null;
   readonly notActions?: readonly string[] | null;
@@ -159,24 +160,37 @@ export function isWriteLike(pattern: string): boolean {
 }
 
 /**
- * Is everything `pattern` grants, less what `excluded` takes away, granted by `blocks`?
+ * Is everything a pattern grants, less what `excluded` takes away, granted by `blocks`?
+ * Returns that question as a function of the pattern, for one `excluded` and one set of blocks.
  *
- * A block helps when one of its patterns covers `pattern`. Its own not-list then leaves
- * holes; a not-pattern that does not touch `pattern`, or that `excluded` already covers,
- * leaves none. A hole that `pattern` covers must be filled by the *other* blocks (checked
- * the same way, so termination is by the shrinking set of blocks). A not-pattern that only
- * partly overlaps `pattern` (neither covers the other) is treated as taking all of `pattern`
- * away: conservative, it can only report a gap that is not there, never hide one.
+ * A block helps with a pattern when one of its patterns covers it and none of its
+ * not-patterns does (such a block grants nothing of it). Its other not-patterns then leave
+ * holes: one that does not touch the pattern, or that `excluded` already covers, leaves
+ * none; one that the pattern covers must be filled by the blocks, asked the same question.
+ * That hole is strictly narrower than the pattern (a not-pattern as wide as the pattern would
+ * have disqualified the block), so the recursion ends, and each pattern is answered once.
+ * A not-pattern that only partly overlaps the pattern (neither covers the other) is taken
+ * to remove all of it: conservative, it can report a gap that is not there, never hide one.
  */
-function covered(pattern: string, excluded: readonly string[], blocks: readonly PermissionBlock[], kind: OperationKind): boolean {
-  if (excluded.some((e) => patternCovers(e, pattern))) return true;
-  return blocks.some((b, index) => {
-    if (!b[kind].some((a) => patternCovers(a, pattern))) return false;
-    const holes = b[NOT[kind]].filter((n) => patternsIntersect(n, pattern) && !excluded.some((e) => patternCovers(e, n)));
-    if (holes.some((n) => !patternCovers(pattern, n))) return false;
-    const others = blocks.filter((_, i) => i !== index);
-    return holes.every((n) => covered(n, excluded, others, kind));
-  });
+function coverage(excluded: readonly string[], blocks: readonly PermissionBlock[], kind: OperationKind): (pattern: string) => boolean {
+  const known = new Map<string, boolean>();
+  const covered = (pattern: string): boolean => {
+    const key = canon(pattern);
+    const cached = known.get(key);
+    if (cached !== undefined) return cached;
+    const answer =
+      excluded.some((e) => patternCovers(e, pattern)) ||
+      blocks.some((b) => {
+        if (!b[kind].some((a) => patternCovers(a, pattern))) return false;
+        const not = b[NOT[kind]];
+        if (not.some((n) => patternCovers(n, pattern))) return false;
+        const holes = not.filter((n) => patternsIntersect(n, pattern) && !excluded.some((e) => patternCovers(e, n)));
+        return holes.every((n) => patternCovers(pattern, n) && covered(n));
+      });
+    known.set(key, answer);
+    return answer;
+  };
+  return covered;
 }
 
 /** Concrete operations to evaluate on both sides in addition to the patterns, e.g. the ones a probe exercises. */
@@ -219,10 +233,12 @@ function compareKind(
   const missing: string[] = [];
   const extra: string[] = [];
   for (const block of intended) {
-    for (const p of block[kind]) if (!covered(p, block[NOT[kind]], effective, kind)) pushUnique(missing, p);
+    const covered = coverage(block[NOT[kind]], effective, kind);
+    for (const p of block[kind]) if (!covered(p)) pushUnique(missing, p);
   }
   for (const block of effective) {
-    for (const q of block[kind]) if (!covered(q, block[NOT[kind]], intended, kind)) pushUnique(extra, q);
+    const covered = coverage(block[NOT[kind]], intended, kind);
+    for (const q of block[kind]) if (!covered(q)) pushUnique(extra, q);
   }
   for (const op of probes) {
     const want = blocksGrant(intended, op, kind);
@@ -241,7 +257,7 @@ function compareKind(
  * not-list) must be covered by the intended blocks, or it is listed in `extra`. The lists
  * name the pattern as written in the definition (e.g. intended Reader against effective
  * Contributor: extra `["*"]`). Coverage is decided on patterns, exactly for plain patterns
- * and conservatively where a not-pattern only partly overlaps (see `covered`), so a verdict
+ * and conservatively where a not-pattern only partly overlaps (see `coverage`), so a verdict
  * of "exact" is never given when a concrete operation is granted on one side only.
  * `probes` adds concrete operations, evaluated exactly on both sides, listed by name.
  *
