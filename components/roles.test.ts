@@ -70,6 +70,17 @@ describe("the built-in role table", () => {
     }
   });
 
+  it("cannot be edited in place by any of the code that shares it", () => {
+    expect(Object.isFrozen(BUILT_IN_ROLE_DEFINITIONS)).toBe(true);
+    for (const r of BUILT_IN_ROLE_DEFINITIONS) {
+      expect([r.roleName, Object.isFrozen(r), [r.actions, r.notActions, r.dataActions, r.notDataActions].every(Object.isFrozen)]).toEqual([
+        r.roleName,
+        true,
+        true,
+      ]);
+    }
+  });
+
   it("keeps the GUID map: each key is a role's name without spaces, each value its GUID", () => {
     // The tutorial's Reader, spelled out once more so that an edit to the table cannot move it silently.
     expect(BUILT_IN_ROLES.Reader).toBe("acdd72a7-3385-48ef-bd42-f606fba81ae7");
