@@ -21,6 +21,12 @@ export interface RoleDefinition extends PermissionBlock {
   readonly roleName: string;
 }
 
+/** The table is shared by every caller (the program, the comparison, the emulator): nobody may edit it in place. */
+function builtIn(r: RoleDefinition): RoleDefinition {
+  for (const list of [r.actions, r.notActions, r.dataActions, r.notDataActions]) Object.freeze(list);
+  return Object.freeze(r);
+}
+
 /*
  * Built-in role definitions, transcribed from the JSON blocks of MicrosoftDocs/azure-docs,
  * articles/role-based-access-control/built-in-roles/:
@@ -36,16 +42,16 @@ export interface RoleDefinition extends PermissionBlock {
  * first eight notActions.
  */
 
-export const READER: RoleDefinition = {
+export const READER = builtIn({
   guid: "acdd72a7-3385-48ef-bd42-f606fba81ae7",
   roleName: "Reader",
   actions: ["*/read"],
   notActions: [],
   dataActions: [],
   notDataActions: [],
-};
+});
 
-export const CONTRIBUTOR: RoleDefinition = {
+export const CONTRIBUTOR = builtIn({
   guid: "b24988ac-6180-42a0-ab88-20f7382dd24c",
   roleName: "Contributor",
   actions: ["*"],
@@ -64,27 +70,27 @@ export const CONTRIBUTOR: RoleDefinition = {
   ],
   dataActions: [],
   notDataActions: [],
-};
+});
 
-export const OWNER: RoleDefinition = {
+export const OWNER = builtIn({
   guid: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
   roleName: "Owner",
   actions: ["*"],
   notActions: [],
   dataActions: [],
   notDataActions: [],
-};
+});
 
-export const USER_ACCESS_ADMINISTRATOR: RoleDefinition = {
+export const USER_ACCESS_ADMINISTRATOR = builtIn({
   guid: "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
   roleName: "User Access Administrator",
   actions: ["*/read", "Microsoft.Authorization/*", "Microsoft.Support/*"],
   notActions: [],
   dataActions: [],
   notDataActions: [],
-};
+});
 
-export const ROLE_BASED_ACCESS_CONTROL_ADMINISTRATOR: RoleDefinition = {
+export const ROLE_BASED_ACCESS_CONTROL_ADMINISTRATOR = builtIn({
   guid: "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
   roleName: "Role Based Access Control Administrator",
   actions: [
@@ -96,9 +102,9 @@ export const ROLE_BASED_ACCESS_CONTROL_ADMINISTRATOR: RoleDefinition = {
   notActions: [],
   dataActions: [],
   notDataActions: [],
-};
+});
 
-export const STORAGE_BLOB_DATA_READER: RoleDefinition = {
+export const STORAGE_BLOB_DATA_READER = builtIn({
   guid: "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
   roleName: "Storage Blob Data Reader",
   actions: [
@@ -108,9 +114,9 @@ export const STORAGE_BLOB_DATA_READER: RoleDefinition = {
   notActions: [],
   dataActions: ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"],
   notDataActions: [],
-};
+});
 
-export const STORAGE_BLOB_DATA_CONTRIBUTOR: RoleDefinition = {
+export const STORAGE_BLOB_DATA_CONTRIBUTOR = builtIn({
   guid: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
   roleName: "Storage Blob Data Contributor",
   actions: [
@@ -128,9 +134,9 @@ export const STORAGE_BLOB_DATA_CONTRIBUTOR: RoleDefinition = {
     "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action",
   ],
   notDataActions: [],
-};
+});
 
-export const STORAGE_BLOB_DATA_OWNER: RoleDefinition = {
+export const STORAGE_BLOB_DATA_OWNER = builtIn({
   guid: "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
   roleName: "Storage Blob Data Owner",
   actions: [
@@ -140,16 +146,16 @@ export const STORAGE_BLOB_DATA_OWNER: RoleDefinition = {
   notActions: [],
   dataActions: ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/*"],
   notDataActions: [],
-};
+});
 
-export const KEY_VAULT_SECRETS_USER: RoleDefinition = {
+export const KEY_VAULT_SECRETS_USER = builtIn({
   guid: "4633458b-17de-408a-b874-0445c86b69e6",
   roleName: "Key Vault Secrets User",
   actions: [],
   notActions: [],
   dataActions: ["Microsoft.KeyVault/vaults/secrets/getSecret/action", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"],
   notDataActions: [],
-};
+});
 
 /** The control-plane part Key Vault Secrets Officer and Key Vault Reader share. */
 const KEY_VAULT_MANAGEMENT_READ = [
@@ -165,32 +171,32 @@ const KEY_VAULT_MANAGEMENT_READ = [
   "Microsoft.KeyVault/operations/read",
 ] as const;
 
-export const KEY_VAULT_SECRETS_OFFICER: RoleDefinition = {
+export const KEY_VAULT_SECRETS_OFFICER = builtIn({
   guid: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
   roleName: "Key Vault Secrets Officer",
   actions: [...KEY_VAULT_MANAGEMENT_READ],
   notActions: [],
   dataActions: ["Microsoft.KeyVault/vaults/secrets/*"],
   notDataActions: [],
-};
+});
 
-export const KEY_VAULT_READER: RoleDefinition = {
+export const KEY_VAULT_READER = builtIn({
   guid: "21090545-7ca7-4776-b22c-e363652d74d2",
   roleName: "Key Vault Reader",
   actions: [...KEY_VAULT_MANAGEMENT_READ],
   notActions: [],
   dataActions: ["Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"],
   notDataActions: [],
-};
+});
 
-export const MONITORING_READER: RoleDefinition = {
+export const MONITORING_READER = builtIn({
   guid: "43d0d8ad-25c7-4714-9337-8ba259a9fe05",
   roleName: "Monitoring Reader",
   actions: ["*/read", "Microsoft.OperationalInsights/workspaces/search/action", "Microsoft.Support/*"],
   notActions: [],
   dataActions: [],
   notDataActions: [],
-};
+});
 
 /** The maintained table, in the order a user reading a suggestion list would look for them. */
 export const BUILT_IN_ROLE_DEFINITIONS: readonly RoleDefinition[] = Object.freeze([
