@@ -4,17 +4,7 @@
  * rehearsal (and the probe) catch them.
  */
 import * as pulumi from "@pulumi/pulumi";
-
-/** A built-in role without any read on resource groups: it reads blob containers only. */
-export const STORAGE_BLOB_DATA_READER = {
-  id: "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
-  roleName: "Storage Blob Data Reader",
-  actions: [
-    "Microsoft.Storage/storageAccounts/blobServices/containers/read",
-    "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action",
-  ],
-  dataActions: ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"],
-};
+import { STORAGE_BLOB_DATA_READER } from "../components/roles";
 
 /** The other resource group that "wrong-scope" points the role assignment at. */
 export const OTHER_RESOURCE_GROUP = "some-other-rg";
@@ -45,7 +35,7 @@ export function mutationTransformation(mutation: Mutation, subscriptionId: strin
         return {
           props: {
             ...props,
-            roleDefinitionId: `/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${STORAGE_BLOB_DATA_READER.id}`,
+            roleDefinitionId: `/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${STORAGE_BLOB_DATA_READER.guid}`,
           },
           opts,
         };

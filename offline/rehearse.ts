@@ -6,7 +6,7 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { AzureEmulator, type Endpoint, type Fault } from "./azure-emulator";
-import { Mutation, OTHER_RESOURCE_GROUP, STORAGE_BLOB_DATA_READER, mutationTransformation } from "./mutations";
+import { Mutation, OTHER_RESOURCE_GROUP, mutationTransformation } from "./mutations";
 import { AzureThing, Operation, SimulatedAzure } from "./simulatedAzure";
 
 export interface RehearsalOptions {
@@ -78,7 +78,6 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   const emulator = new AzureEmulator();
   await emulator.start();
   try {
-    emulator.addRoleDefinition(STORAGE_BLOB_DATA_READER);
     emulator.addResourceGroup({ name: OTHER_RESOURCE_GROUP, location: "eastus2" });
     for (const { endpoint, fault } of options.faults ?? []) emulator.injectFaults(endpoint, fault);
     emulator.setVmIdentity(null);

@@ -5,7 +5,19 @@
 import { readFileSync } from "node:fs";
 import * as https from "node:https";
 
-import { actionMatches, AzureEmulator, CONTRIBUTOR_ROLE_ID, decodeJwt, dotnetUtc, OWNER_ROLE_ID, READER_ROLE_ID, scopeCovers } from ".";
+import {
+  actionMatches,
+  AzureEmulator,
+  BUILT_IN_ROLES,
+  CONTRIBUTOR_ROLE_ID,
+  decodeJwt,
+  dotnetUtc,
+  OWNER_ROLE_ID,
+  READER_ROLE_ID,
+  roleGrants,
+  scopeCovers,
+} from ".";
+import { BUILT_IN_ROLE_DEFINITIONS, STORAGE_BLOB_DATA_READER } from "../../components/roles";
 
 const ARM = "https://management.azure.com/";
 const SUB = "11111111-2222-3333-4444-555555555555";
@@ -430,6 +442,38 @@ describe("AzureEmulator", () => {
       expect(() =>
         emu.assignRole({ scope: "/", roleDefinitionId: "12345678-0000-0000-0000-000000000000", principalId: PRINCIPAL }),
       ).toThrow(/unknown role definition/);
+    });
+
+    it("knows every role of the product's table and keeps data actions apart from actions", async () => {
+      expect(BUILT_IN_ROLES.map((r) => [r.id, r.roleName])).toEqual(BUILT_IN_ROLE_DEFINITIONS.map((r) => [r.guid, r.roleName]));
+      const blobRead = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read";
+      const sbdr = BUILT_IN_ROLES.find((r) => r.id === STORAGE_BLOB_DATA_READER.guid)!;
+      expect(roleGrants(sbdr, blobRead, "dataActions")).toBe(true);
+      expect(roleGrants(sbdr, blobRead)).toBe(false);
+      expect(roleGrants(sbdr, "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write", "dataActions")).toBe(false);
+      const custom = {
+        id: "x",
+        roleName: "x",
+        actions: [],
+        notActions: [],
+        dataActions: ["Microsoft.Storage/*"],
+        notDataActions: ["*/write"],
+      };
+      expect(roleGrants(custom, blobRead, "dataActions")).toBe(true);
+      expect(roleGrants(custom, "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write", "dataActions")).toBe(false);
+      // A data role alone does not let the identity read its resource group, and its permissions say why.
+      emu.assignRole({ scope: `/subscriptions/${SUB}`, roleDefinitionId: STORAGE_BLOB_DATA_READER.guid, principalId: PRINCIPAL });
+      expect((await call(rgUrl(emu, "rg-a"), bearer(token))).status).toBe(403);
+      expect((await call(permUrl(emu, "rg-a"), bearer(token))).json).toEqual({
+        value: [
+          {
+            actions: [...STORAGE_BLOB_DATA_READER.actions],
+            notActions: [],
+            dataActions: [...STORAGE_BLOB_DATA_READER.dataActions],
+            notDataActions: [],
+          },
+        ],
+      });
     });
 
     it("answers 404 ResourceGroupNotFound / SubscriptionNotFound to an authorized caller", async () => {

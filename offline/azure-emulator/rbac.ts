@@ -1,5 +1,5 @@
 /**
- * Azure RBAC evaluation, reduced to what a control-plane read needs.
+ * Azure RBAC evaluation, reduced to what the emulator's endpoints need.
  *
  * Semantics (https://learn.microsoft.com/en-us/azure/role-based-access-control/overview,
  * ".../role-definitions#actions" and ".../scope-overview"):
@@ -10,15 +10,19 @@
  *   grants of several roles are unioned;
  * - operation strings are case-insensitive and `*` is a wildcard over any characters,
  *   so `*`, Reader's "star slash read" and `Microsoft.Resources/*` all match
- *   `Microsoft.Resources/subscriptions/resourceGroups/read`.
+ *   `Microsoft.Resources/subscriptions/resourceGroups/read`;
+ * - `dataActions` / `notDataActions` work the same way in the data-plane namespace.
  *
- * Built-in role definitions are copied from MicrosoftDocs/azure-docs
- * articles/role-based-access-control/built-in-roles/privileged.md (Owner, Contributor)
- * and .../built-in-roles/general.md (Reader).
+ * The built-in role definitions and the evaluation itself are the product's
+ * (components/roles.ts, probe/permissions.ts), so the emulator cannot drift from what the
+ * program grants and what its permission comparison assumes.
  */
+import { BUILT_IN_ROLE_DEFINITIONS, CONTRIBUTOR, OWNER, READER } from "../../components/roles";
+import { blockGrants, patternMatches, type OperationKind } from "../../probe/permissions";
 
+/** The emulator's shape of a role definition: `id` is the GUID (the definition's `name`). */
 export interface RoleDefinition {
-  id: string; // GUID (the role definition's `name`)
+  id: string;
   roleName: string;
   actions: string[];
   notActions: string[];
@@ -26,55 +30,30 @@ export interface RoleDefinition {
   notDataActions: string[];
 }
 
-export const READER_ROLE_ID = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
-export const CONTRIBUTOR_ROLE_ID = "b24988ac-6180-42a0-ab88-20f7382dd24c";
-export const OWNER_ROLE_ID = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+export const READER_ROLE_ID = READER.guid;
+export const CONTRIBUTOR_ROLE_ID = CONTRIBUTOR.guid;
+export const OWNER_ROLE_ID = OWNER.guid;
 
-export const BUILT_IN_ROLES: readonly RoleDefinition[] = [
-  { id: READER_ROLE_ID, roleName: "Reader", actions: ["*/read"], notActions: [], dataActions: [], notDataActions: [] },
-  {
-    id: CONTRIBUTOR_ROLE_ID,
-    roleName: "Contributor",
-    actions: ["*"],
-    notActions: [
-      "Microsoft.Authorization/*/Delete",
-      "Microsoft.Authorization/*/Write",
-      "Microsoft.Authorization/elevateAccess/Action",
-      "Microsoft.Blueprint/blueprintAssignments/write",
-      "Microsoft.Blueprint/blueprintAssignments/delete",
-      "Microsoft.Compute/galleries/share/action",
-      "Microsoft.Purview/consents/write",
-      "Microsoft.Purview/consents/delete",
-      "Microsoft.Resources/deploymentStacks/manageDenySetting/action",
-      "Microsoft.Subscription/cancel/action",
-      "Microsoft.Subscription/enable/action",
-    ],
-    dataActions: [],
-    notDataActions: [],
-  },
-  { id: OWNER_ROLE_ID, roleName: "Owner", actions: ["*"], notActions: [], dataActions: [], notDataActions: [] },
-];
+export const BUILT_IN_ROLES: readonly RoleDefinition[] = BUILT_IN_ROLE_DEFINITIONS.map((r) => ({
+  id: r.guid,
+  roleName: r.roleName,
+  actions: [...r.actions],
+  notActions: [...r.notActions],
+  dataActions: [...r.dataActions],
+  notDataActions: [...r.notDataActions],
+}));
 
 /** The operation ARM checks for `GET /subscriptions/{s}/resourceGroups/{rg}`. */
 export const RESOURCE_GROUP_READ = "Microsoft.Resources/subscriptions/resourceGroups/read";
 
 /** Does an RBAC operation pattern (with `*` wildcards) match an operation? Case-insensitive. */
 export function actionMatches(pattern: string, action: string): boolean {
-  const re = new RegExp(
-    "^" +
-      pattern
-        .split("*")
-        .map((s) => s.replace(/[.+?^${}()|[\]\\/]/g, "\\$&"))
-        .join(".*") +
-      "$",
-    "i",
-  );
-  return re.test(action);
+  return patternMatches(pattern, action);
 }
 
-/** Does this role definition, on its own, grant `action`? */
-export function roleGrants(role: RoleDefinition, action: string): boolean {
-  return role.actions.some((a) => actionMatches(a, action)) && !role.notActions.some((n) => actionMatches(n, action));
+/** Does this role definition, on its own, grant `operation` (a control-plane action unless `kind` says data)? */
+export function roleGrants(role: RoleDefinition, operation: string, kind: OperationKind = "actions"): boolean {
+  return blockGrants(role, operation, kind);
 }
 
 /** Canonical form of a scope for comparisons: lower case, no trailing slash ("/" stays "/"). */
