@@ -20,15 +20,17 @@ interface Run {
   result: RehearsalResult;
 }
 
-const quick = ["--probe-deadline", "3"];
+/** The probe gives up at its third attempt (0, 1, 3 s): its next wait would pass the deadline. */
+const quick = ["--probe-deadline", "5"];
 /**
  * The race of a missing dependsOn, made deterministic: under --late-assignment the
  * simulated Azure creates the role assignment only once the extensions running
  * alongside it have finished, so a probe that does not wait for it can never see it.
  * The program's real dependency orders the probe after the assignment, so the same
- * options succeed: 2 s of RBAC propagation fit in the probe's 4 s (attempts at 0, 1 and 3 s).
+ * options succeed: 2 s of RBAC propagation fit in the probe's 6 s (attempts at 0, 1 and 3 s,
+ * counted from the script's start, which is after pwsh's own start-up).
  */
-const race = ["--late-assignment", "--rbac-delay", "2", "--probe-deadline", "4"];
+const race = ["--late-assignment", "--rbac-delay", "2", "--probe-deadline", "6"];
 const SCENARIOS = {
   plain: [],
   troubled: ["--rbac-delay", "3", "--fault", "imds:410x2", "--fault", "resourceGroup:429:retry-after=1", "--fault", "resourceGroup:503"],
