@@ -21,6 +21,7 @@ const USAGE = `usage: npm run rehearse -- [options]
   --probe-deadline SECONDS cap the probe's deadline, to rehearse failures quickly
   --late-assignment        the worst order Azure may choose: create the role assignment only after
                            every VM extension that does not wait for it has finished
+                           (implied by --mutate no-dependency, which no other timing catches for sure)
   --fault SPEC             endpoint:what[xN], endpoint one of imds, resourceGroup, permissions;
                            what: an HTTP status (e.g. 410, 429:retry-after=2), reset, hang or malformed (repeatable)
   --mutate NAME            deploy a broken variant: ${Object.keys(MUTATIONS).join(", ")}
@@ -87,7 +88,7 @@ export function optionsFromArgs(argv: string[]): { options: Omit<RehearsalOption
       rbacDelayMs: delay === undefined ? undefined : delay * 1000,
       roleAssignmentCreateMs: latency === undefined ? undefined : latency * 1000,
       probeDeadlineSeconds: seconds("probe-deadline", values["probe-deadline"]),
-      lateRoleAssignment: values["late-assignment"] ?? false,
+      lateRoleAssignment: values["late-assignment"] ?? values.mutate === "no-dependency",
       faults: (values.fault ?? []).flatMap(parseFault),
       mutation: values.mutate as Mutation | undefined,
     },
