@@ -20,39 +20,42 @@ interface Run {
   result: RehearsalResult;
 }
 
-/** The probe gives up at its third attempt (0, 1, 3 s): its next wait would pass the deadline. */
-const quick = ["--probe-deadline", "5"];
+/**
+ * Every failing probe gets 10 s: it gives up after its 7 s attempt (attempts at 0, 1, 3 and
+ * 7 s from the script's start; the next wait would pass the deadline), and its first ARM
+ * answer has 10 s to arrive on a loaded machine: one that came later (a 5 s deadline under
+ * load) made the reason "could not reach ARM". The wait costs no CPU; the lanes overlap it.
+ */
+const deadline = ["--probe-deadline", "10"];
 /**
  * The race of a missing dependsOn, made deterministic: under --late-assignment the
  * simulated Azure creates the role assignment only once the extensions running
  * alongside it have finished, so a probe that does not wait for it can never see it.
  * The program's real dependency orders the probe after the assignment, so the same
- * options succeed: 2 s of RBAC propagation fit in the probe's 10 s (attempts at 0, 1, 3 and 7 s,
- * counted from the script's start, which is after pwsh's own start-up), with room for a slow
- * start under load. The failing run gives up after its 7 s attempt, as the next wait would pass
- * the deadline.
+ * options succeed: 2 s of RBAC propagation fit in the probe's 10 s, with room for a slow start.
  */
-const race = ["--late-assignment", "--rbac-delay", "2", "--probe-deadline", "10"];
+const race = ["--late-assignment", "--rbac-delay", "2", ...deadline];
 const SCENARIOS = {
   plain: [],
   troubled: ["--rbac-delay", "3", "--fault", "imds:410x2", "--fault", "resourceGroup:429:retry-after=1", "--fault", "resourceGroup:503"],
   devStack: ["--stack-config", "Pulumi.dev.yaml", "--config", "rdpSourceCidr=203.0.113.7/32"],
-  "wrong-scope": ["--mutate", "wrong-scope", ...quick],
-  "wrong-principal": ["--mutate", "wrong-principal", ...quick],
-  "role-without-read": ["--mutate", "role-without-read", ...quick],
+  "wrong-scope": ["--mutate", "wrong-scope", ...deadline],
+  "wrong-principal": ["--mutate", "wrong-principal", ...deadline],
+  "role-without-read": ["--mutate", "role-without-read", ...deadline],
   "no-dependency": ["--mutate", "no-dependency", ...race],
   control: race,
   badConfig: ["--config", "rdpSourceCidr=0.0.0.0/0"],
 } satisfies Record<string, string[]>;
 type Scenario = keyof typeof SCENARIOS;
 /**
- * Children, each with about the same amount of waiting: the troubled run's backoff is ~6 s,
- * the no-dependency probe's ~7 s, each other failing probe's ~3 s, on top of pwsh's start-up.
+ * Children, each with about the same wall time (~18 s on an idle machine): a failing probe
+ * waits ~7 s, the troubled run's backoff ~6 s, a succeeding probe ~1 s, each on top of
+ * pwsh's ~1.5 s start-up.
  */
 const LANES: Scenario[][] = [
-  ["troubled", "role-without-read", "badConfig"],
-  ["no-dependency", "control", "devStack"],
-  ["plain", "wrong-scope", "wrong-principal"],
+  ["troubled", "wrong-scope", "badConfig"],
+  ["no-dependency", "control", "devStack", "plain"],
+  ["wrong-principal", "role-without-read"],
 ];
 
 async function rehearseInSequence(names: Scenario[]): Promise<Array<[Scenario, Run]>> {
