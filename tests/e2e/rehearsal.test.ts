@@ -5,8 +5,8 @@
  *
  * One run goes through `npm run rehearse` exactly as the README shows it. The other
  * scenarios run in a few child processes, several rehearsals each, one after another
- * (tests/e2e/rehearseInSequence.ts): node, ts-node and Pulumi's SDK start once per
- * child, and the children run side by side.
+ * (tests/e2e/rehearseInSequence.ts, TypeScript stripped by swc as under jest): node and
+ * Pulumi's SDK start once per child, and the children run side by side.
  */
 import * as path from "node:path";
 import type { RehearsalResult } from "../../offline/rehearse";
@@ -61,7 +61,7 @@ const LANES: Scenario[][] = [
 async function rehearseInSequence(names: Scenario[]): Promise<Array<[Scenario, Run]>> {
   const run = await runToEnd(
     process.execPath,
-    ["-r", "ts-node/register/transpile-only", "tests/e2e/rehearseInSequence.ts", JSON.stringify(names.map((n) => SCENARIOS[n]))],
+    ["-r", "./tests/e2e/swcRegister.cjs", "tests/e2e/rehearseInSequence.ts", JSON.stringify(names.map((n) => SCENARIOS[n]))],
     { cwd: root, env: { ...process.env, PWSH: findPwsh() } },
   );
   const lines = run.stdout.split("\n").filter((l) => l.startsWith("{"));

@@ -1,8 +1,8 @@
 /**
  * Runs in a child process for rehearsal.test.ts: several rehearsals one after another,
- * so that node, ts-node and Pulumi's SDK start once for all of them rather than once each.
+ * so that node and Pulumi's SDK start once for all of them rather than once each.
  *
- *   node -r ts-node/register/transpile-only tests/e2e/rehearseInSequence.ts '[["--mutate","wrong-scope"],[]]'
+ *   node -r ./tests/e2e/swcRegister.cjs tests/e2e/rehearseInSequence.ts '[["--mutate","wrong-scope"],[]]'
  *
  * Each element is an argument list of `npm run rehearse` (without --json). Prints one
  * JSON line per rehearsal, in order: { args, code, result }, with the exit code the CLI
