@@ -1,19 +1,39 @@
 /**
+ * Three tiers, by path: unit suites beside their code; tests/pwsh/ (they start PowerShell);
+ * tests/e2e/ (whole rehearsals and tools). `npm run test:unit` is the quick loop
+ * (`jest --selectProjects unit`); `npm test` runs all three.
+ *
  * @swc/jest strips types without type-checking: `npm run typecheck` (tsc --noEmit)
  * does that once in CI instead of once per test file, which is the slow path with
  * azure-native's declarations.
- * @type {import('jest').Config}
  */
-module.exports = {
+const os = require("node:os");
+
+const tier = (displayName, testMatch, testPathIgnorePatterns = []) => ({
+  displayName,
   testEnvironment: "node",
+  rootDir: __dirname,
   roots: ["<rootDir>"],
-  testPathIgnorePatterns: ["/node_modules/", "/bin/", "/.ci/"],
-  testMatch: ["**/*.test.ts"],
+  testMatch,
+  testPathIgnorePatterns: ["/node_modules/", "/bin/", "/.ci/", ...testPathIgnorePatterns],
   transform: {
     "^.+\\.ts$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } }],
   },
-  testTimeout: 60000,
-  globalSetup: "<rootDir>/tests/globalSetup.ts",
   // Pulumi keeps its runtime state on the global object; jest 30 would warn on every file.
   testEnvironmentOptions: { globalsCleanup: "off" },
+});
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    tier("unit", ["<rootDir>/**/*.test.ts"], ["<rootDir>/tests/pwsh/", "<rootDir>/tests/e2e/"]),
+    tier("pwsh", ["<rootDir>/tests/pwsh/**/*.test.ts"]),
+    tier("e2e", ["<rootDir>/tests/e2e/**/*.test.ts"]),
+  ],
+  testTimeout: 60000,
+  // Restores the pinned PowerShell once, before any worker starts (a fresh machine has none).
+  globalSetup: "<rootDir>/tests/globalSetup.ts",
+  // The slow suites mostly wait on child processes (pwsh, rehearsals), so one worker per
+  // core (jest's default is cores - 1, i.e. a single in-band run on 2 cores) keeps both busy.
+  maxWorkers: Math.max(2, os.availableParallelism()),
 };

@@ -19,6 +19,9 @@ const USAGE = `usage: npm run rehearse -- [options]
   --rbac-delay SECONDS     RBAC propagation delay of the role assignment (default 0)
   --assignment-latency S   how long ARM takes to create the role assignment (default 0)
   --probe-deadline SECONDS cap the probe's deadline, to rehearse failures quickly
+  --late-assignment        the worst order Azure may choose: create the role assignment only after
+                           every VM extension that does not wait for it has finished
+                           (implied by --mutate no-dependency, which no other timing catches for sure)
   --fault SPEC             endpoint:what[xN], endpoint one of imds, resourceGroup, permissions;
                            what: an HTTP status (e.g. 410, 429:retry-after=2), reset, hang or malformed (repeatable)
   --mutate NAME            deploy a broken variant: ${Object.keys(MUTATIONS).join(", ")}
@@ -55,6 +58,7 @@ export function optionsFromArgs(argv: string[]): { options: Omit<RehearsalOption
       "probe-deadline": { type: "string" },
       fault: { type: "string", multiple: true },
       mutate: { type: "string" },
+      "late-assignment": { type: "boolean" },
       json: { type: "boolean" },
       help: { type: "boolean" },
     },
@@ -84,6 +88,7 @@ export function optionsFromArgs(argv: string[]): { options: Omit<RehearsalOption
       rbacDelayMs: delay === undefined ? undefined : delay * 1000,
       roleAssignmentCreateMs: latency === undefined ? undefined : latency * 1000,
       probeDeadlineSeconds: seconds("probe-deadline", values["probe-deadline"]),
+      lateRoleAssignment: values["late-assignment"] ?? values.mutate === "no-dependency",
       faults: (values.fault ?? []).flatMap(parseFault),
       mutation: values.mutate as Mutation | undefined,
     },
@@ -134,6 +139,11 @@ async function main(): Promise<number> {
   });
   if (parsed.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else process.stdout.write(`${summarize(result).join("\n")}\n`);
+  return exitCode(result);
+}
+
+/** 0 only when the update succeeded and the teardown left nothing behind. */
+export function exitCode(result: RehearsalResult): 0 | 1 {
   const clean =
     result.teardown.leftovers.length === 0 && result.teardown.errors.length === 0 && result.teardown.sweptWithResourceGroup.length === 0;
   return !result.failed && clean ? 0 : 1;

@@ -21,6 +21,8 @@ export interface RehearsalOptions {
   readonly faults?: ReadonlyArray<{ readonly endpoint: Endpoint; readonly fault: Fault }>;
   /** Compresses time by capping the probe's deadline (seconds). */
   readonly probeDeadlineSeconds?: number;
+  /** Creates role assignments only after the extensions running alongside them have finished (see SimulationOptions). */
+  readonly lateRoleAssignment?: boolean;
   readonly mutation?: Mutation;
   readonly pwsh: string;
   /** Progress, line by line, as `pulumi up` shows it. */
@@ -72,7 +74,24 @@ interface Registration {
   id?: string;
 }
 
+let running = false;
+
+/**
+ * One rehearsal at a time per process: Pulumi's runtime state (the mock monitor, the
+ * config, the root stack) is process-wide. Sequential calls are independent: each
+ * evaluates the program afresh.
+ */
 export async function rehearse(options: RehearsalOptions): Promise<RehearsalResult> {
+  if (running) throw new Error("rehearse(): a rehearsal is already running in this process; run them one after another");
+  running = true;
+  try {
+    return await rehearseOnce(options);
+  } finally {
+    running = false;
+  }
+}
+
+async function rehearseOnce(options: RehearsalOptions): Promise<RehearsalResult> {
   const log = options.log ?? (() => undefined);
   const started = Date.now();
   const emulator = new AzureEmulator();
@@ -87,6 +106,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       roleAssignmentCreateMs: options.roleAssignmentCreateMs ?? 0,
       pwsh: options.pwsh,
       probeDeadlineSeconds: options.probeDeadlineSeconds,
+      lateRoleAssignment: options.lateRoleAssignment,
       onOperation: (op) => log(formatOperation(op)),
     });
     const stack = options.stack ?? "dev";
@@ -102,7 +122,10 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       let program: Record<string, unknown> = {};
       await pulumi.runtime.runInPulumiStack(async () => {
         if (options.mutation) pulumi.runtime.registerStackTransformation(mutationTransformation(options.mutation, emulator.subscriptionId));
-        program = require(options.programPath ?? path.join(__dirname, "..", "index"));
+        // The program's module runs once per rehearsal, as it runs once per `pulumi up`.
+        const programPath = require.resolve(options.programPath ?? path.join(__dirname, "..", "index"));
+        delete require.cache[programPath];
+        program = require(programPath);
         return program;
       });
       outputs = await resolveOutputs(program);

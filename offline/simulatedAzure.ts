@@ -46,8 +46,23 @@ export interface SimulationOptions {
   readonly pwsh: string;
   /** Compresses time: caps the probe's deadline through its IDENTITYLAB_DEADLINE_SECONDS seam. */
   readonly probeDeadlineSeconds?: number;
+  /**
+   * The worst order Azure may choose: a role assignment is created only after every VM
+   * extension that is being created alongside it (i.e. that does not wait for it) has
+   * finished. Makes a missing dependency fail deterministically instead of by a race.
+   */
+  readonly lateRoleAssignment?: boolean;
   readonly onOperation?: (op: Operation) => void;
 }
+
+const EXTENSION = "azure-native:compute:VirtualMachineExtension";
+
+/**
+ * How long a role assignment waits, under lateRoleAssignment, for extensions that start
+ * alongside it. Pulumi dispatches two resources that wait on the same one (the VM) within
+ * the same turn of the event loop: 2 ms apart, measured; this is 250 times that.
+ */
+export const CONCURRENT_START_WINDOW_MS = 500;
 
 export class SimulatedAzure {
   /** Everything that exists now, by lower-cased id. */
@@ -56,6 +71,8 @@ export class SimulatedAzure {
   /** Instance views of extensions, by VM name and extension name. */
   private readonly instanceViews = new Map<string, unknown>();
   private readonly t0 = Date.now();
+  /** Resolves when the operation ends, whatever its outcome. */
+  private readonly ended = new Map<Operation, Promise<void>>();
 
   constructor(
     readonly emulator: AzureEmulator,
@@ -85,6 +102,8 @@ export class SimulatedAzure {
     if (args.custom === false) return { id: undefined, state: {} };
     const op: Operation = { type: args.type, name: args.name, startMs: this.now(), endMs: -1, status: "running" };
     this.operations.push(op);
+    let end!: () => void;
+    this.ended.set(op, new Promise<void>((r) => (end = r)));
     try {
       const result = await this.createCustom(args, op);
       op.status = "created";
@@ -95,8 +114,16 @@ export class SimulatedAzure {
       throw e;
     } finally {
       op.endMs = this.now();
+      end();
       this.options.onOperation?.(op);
     }
+  }
+
+  /** Waits out every extension that started within the window, i.e. that was not waiting for the caller. */
+  private async extensionsAlongside(): Promise<void> {
+    await sleep(CONCURRENT_START_WINDOW_MS);
+    const alongside = this.operations.filter((o) => o.type === EXTENSION && o.status === "running");
+    await Promise.all(alongside.map((o) => this.ended.get(o)));
   }
 
   private async createCustom(args: pulumi.runtime.MockResourceArgs, op: Operation): Promise<pulumi.runtime.MockResourceResult> {
@@ -112,6 +139,7 @@ export class SimulatedAzure {
       }
       case "azure-native:authorization:RoleAssignment": {
         await sleep(this.options.roleAssignmentCreateMs);
+        if (this.options.lateRoleAssignment) await this.extensionsAlongside();
         const id = `${inputs.scope}/providers/Microsoft.Authorization/roleAssignments/${inputs.roleAssignmentName}`;
         if (this.inventory.has(id.toLowerCase())) {
           throw new Error(`RoleAssignmentExists: The role assignment already exists. (${id})`);
@@ -126,7 +154,7 @@ export class SimulatedAzure {
         this.add({ id, type: args.type, pulumiName: args.name });
         return { id, state: { ...state, name: inputs.roleAssignmentName } };
       }
-      case "azure-native:compute:VirtualMachineExtension": {
+      case EXTENSION: {
         const vmId = `${sub}/resourceGroups/${inputs.resourceGroupName}/providers/Microsoft.Compute/virtualMachines/${inputs.vmName}`;
         if (!this.inventory.has(vmId.toLowerCase())) throw new Error(`ParentResourceNotFound: ${vmId}`);
         const id = `${vmId}/extensions/${inputs.vmExtensionName}`;

@@ -40,42 +40,58 @@ test("TypeScript is pinned to ~5.9 and Node >= 22 is required", () => {
 });
 
 describe("the house's direction: tests import the product, never the reverse", () => {
-  // The CLI, in a child: jest's module sandbox cannot load eslint.config.mjs.
-  const lint = async (filePath: string, text: string) => {
+  const FIXTURES: Array<[string, string]> = [
+    ["offline/fixture.mjs", `import { x } from "../tests/helpers/x.js";\nexport default x;\n`],
+    ["bench/fixture.cjs", `module.exports = require("../tests/helpers/x");\n`],
+    ["components/fixture.mjs", `import { x } from "../offline/x.js";\nexport default x;\n`],
+    ["tests/fixture.mjs", `import { x } from "./helpers/x.js";\nimport { y } from "../offline/y.js";\nexport default [x, y];\n`],
+  ];
+  let linted: string[][];
+  // ESLint in one child for all fixtures (jest's module sandbox cannot load eslint.config.mjs):
+  // lintText with a filePath is what `eslint --stdin --stdin-filename` does, once per start-up.
+  beforeAll(() => {
     const { spawnSync } = require("node:child_process");
-    const r = spawnSync(
-      process.execPath,
-      [path.join(root, "node_modules", "eslint", "bin", "eslint.js"), "--stdin", "--stdin-filename", filePath, "--format", "json"],
-      {
-        cwd: root,
-        input: text,
-        encoding: "utf8",
-      },
-    );
-    const [result] = JSON.parse(r.stdout);
-    return result.messages.map((m: { ruleId: string | null; message: string }) => `${m.ruleId}: ${m.message}`);
+    const script = `
+      import { readFileSync } from "node:fs";
+      import { ESLint } from "eslint";
+      const eslint = new ESLint({ cwd: process.cwd() });
+      const out = [];
+      for (const [filePath, text] of JSON.parse(readFileSync(0, "utf8"))) {
+        const [result] = await eslint.lintText(text, { filePath });
+        out.push(result.messages.map((m) => m.ruleId + ": " + m.message));
+      }
+      process.stdout.write(JSON.stringify(out));`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: root,
+      input: JSON.stringify(FIXTURES),
+      encoding: "utf8",
+    });
+    if (r.status !== 0) throw new Error(`eslint failed (exit ${r.status}): ${r.stderr}`);
+    linted = JSON.parse(r.stdout);
+  }, 60_000);
+  const lint = (filePath: string, text: string): string[] => {
+    const i = FIXTURES.findIndex(([f, t]) => f === filePath && t === text);
+    if (i < 0) throw new Error(`${filePath}: add it to FIXTURES`);
+    return linted[i];
   };
 
-  test("the lint rule fails a product file that imports from tests/", async () => {
-    expect(await lint("offline/fixture.mjs", `import { x } from "../tests/helpers/x.js";\nexport default x;\n`)).toEqual([
+  test("the lint rule fails a product file that imports from tests/", () => {
+    expect(lint("offline/fixture.mjs", `import { x } from "../tests/helpers/x.js";\nexport default x;\n`)).toEqual([
       "no-restricted-imports: '../tests/helpers/x.js' import is restricted from being used by a pattern. Product code never imports test code.",
     ]);
-    expect(await lint("bench/fixture.cjs", `module.exports = require("../tests/helpers/x");\n`)).toEqual([
+    expect(lint("bench/fixture.cjs", `module.exports = require("../tests/helpers/x");\n`)).toEqual([
       "no-restricted-syntax: Product code never imports test code.",
     ]);
-    expect(await lint("components/fixture.mjs", `import { x } from "../offline/x.js";\nexport default x;\n`)).toEqual([
+    expect(lint("components/fixture.mjs", `import { x } from "../offline/x.js";\nexport default x;\n`)).toEqual([
       "no-restricted-imports: '../offline/x.js' import is restricted from being used by a pattern. The deployed program does not depend on the offline engine.",
     ]);
-  }, 60_000);
+  });
 
-  test("a test may import test helpers and the product (negative control)", async () => {
+  test("a test may import test helpers and the product (negative control)", () => {
     expect(
-      await lint(
-        "tests/fixture.mjs",
-        `import { x } from "./helpers/x.js";\nimport { y } from "../offline/y.js";\nexport default [x, y];\n`,
-      ),
+      lint("tests/fixture.mjs", `import { x } from "./helpers/x.js";\nimport { y } from "../offline/y.js";\nexport default [x, y];\n`),
     ).toEqual([]);
-  }, 60_000);
+  });
 
   test("no product file imports from tests/ (git grep)", () => {
     const { execFileSync } = require("node:child_process");

@@ -150,6 +150,28 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const READ_BUCKET_SIZE = 250;
 const READ_BUCKET_REFILL_PER_SEC = 25;
 
+const certificates = new Map<string, Promise<TlsMaterial>>();
+
+/**
+ * The TLS certificate, made once per process (per openssl path) and shared by its
+ * emulators: it costs an openssl process and an RSA-2048 key generation, and a suite or a
+ * series of rehearsals starts dozens of emulators. Only the listener's certificate is
+ * shared; each emulator still signs its tokens with its own key, so one emulator's token is
+ * foreign to another. A failure is not kept: the next start tries again.
+ */
+function processCertificate(openssl: string): Promise<TlsMaterial> {
+  let made = certificates.get(openssl);
+  if (!made) {
+    made = makeLocalhostCert(openssl).then((tls) => {
+      process.once("exit", () => tls.dispose());
+      return tls;
+    });
+    made.catch(() => certificates.delete(openssl));
+    certificates.set(openssl, made);
+  }
+  return made;
+}
+
 export class AzureEmulator {
   readonly tenantId: string;
   readonly subscriptionId: string;
@@ -204,7 +226,7 @@ export class AzureEmulator {
           err ? reject(err) : resolve({ privateKey, publicKey }),
         ),
       ),
-      makeLocalhostCert(this.openssl),
+      processCertificate(this.openssl),
     ]);
     this.privateKey = keys.privateKey;
     this.publicKey = keys.publicKey;
@@ -230,7 +252,7 @@ export class AzureEmulator {
     };
   }
 
-  /** Ends every open and hung request, closes the listeners, deletes the certificate. Idempotent. */
+  /** Ends every open and hung request and closes the listeners (the certificate goes at process exit). Idempotent. */
   stop(): Promise<void> {
     if (!this.stopping) {
       this.stopping = (async () => {
@@ -248,7 +270,6 @@ export class AzureEmulator {
           ),
         );
         this.servers = [];
-        this.tls?.dispose();
       })();
     }
     return this.stopping;

@@ -680,13 +680,26 @@ describe("AzureEmulator", () => {
     });
   });
 
-  it("fails (does not skip) when the openssl CLI is missing", async () => {
-    const broken = new AzureEmulator({ openssl: "/nonexistent-dir-for-this-test/openssl" });
-    try {
-      await expect(broken.start()).rejects.toThrow(/needs the `openssl` CLI/);
-    } finally {
-      await broken.stop();
+  it("fails (does not skip) when the openssl CLI is missing, every time", async () => {
+    for (let i = 0; i < 2; i++) {
+      const broken = new AzureEmulator({ openssl: "/nonexistent-dir-for-this-test/openssl" });
+      try {
+        await expect(broken.start()).rejects.toThrow(/needs the `openssl` CLI/);
+      } finally {
+        await broken.stop();
+      }
     }
+  });
+
+  it("emulators of one process share one TLS certificate, which outlives stop()", async () => {
+    const second = new AzureEmulator();
+    await second.start();
+    try {
+      expect(second.caCertPath).toBe(emu.caCertPath);
+    } finally {
+      await second.stop();
+    }
+    expect(readFileSync(emu.caCertPath, "utf8")).toMatch(/BEGIN CERTIFICATE/);
   });
 
   it("refuses to hand out URLs before start()", () => {

@@ -2,59 +2,124 @@
  * The rehearsal as the project's end-to-end test: the real program, deployed
  * into the simulated Azure, with the real probe command run by real pwsh.
  * The mutations prove the whole chain can fail.
+ *
+ * One run goes through `npm run rehearse` exactly as the README shows it. The other
+ * scenarios run in a few child processes, several rehearsals each, one after another
+ * (tests/e2e/rehearseInSequence.ts, TypeScript stripped by swc as under jest): node and
+ * Pulumi's SDK start once per child, and the children run side by side.
  */
 import * as path from "node:path";
 import type { RehearsalResult } from "../../offline/rehearse";
 import { findPwsh } from "../../offline/pwsh";
-import { lastLine, runToEnd } from "../../offline/process";
+import { runToEnd } from "../../offline/process";
 
 const root = path.join(__dirname, "..", "..");
 
 interface Run {
   code: number | null;
   result: RehearsalResult;
-  stderr: string;
 }
 
-async function rehearse(args: string[]): Promise<Run> {
-  const run = await runToEnd(process.execPath, ["-r", "ts-node/register/transpile-only", "offline/cli.ts", "--json", ...args], {
-    cwd: root,
-    env: { ...process.env, PWSH: findPwsh() },
+/**
+ * Every failing probe gets 10 s: it gives up after its 7 s attempt (attempts at 0, 1, 3 and
+ * 7 s from the script's start; the next wait would pass the deadline), and its first ARM
+ * answer has 10 s to arrive on a loaded machine: one that came later (a 5 s deadline under
+ * load) made the reason "could not reach ARM". The wait costs no CPU; the lanes overlap it.
+ */
+const deadline = ["--probe-deadline", "10"];
+/**
+ * The race of a missing dependsOn, made deterministic: under --late-assignment the
+ * simulated Azure creates the role assignment only once the extensions running
+ * alongside it have finished, so a probe that does not wait for it can never see it.
+ * The program's real dependency orders the probe after the assignment, so the same
+ * options succeed: 2 s of RBAC propagation fit in the probe's 10 s, with room for a slow start.
+ */
+const race = ["--late-assignment", "--rbac-delay", "2", ...deadline];
+const SCENARIOS = {
+  plain: [],
+  troubled: ["--rbac-delay", "3", "--fault", "imds:410x2", "--fault", "resourceGroup:429:retry-after=1", "--fault", "resourceGroup:503"],
+  devStack: ["--stack-config", "Pulumi.dev.yaml", "--config", "rdpSourceCidr=203.0.113.7/32"],
+  "wrong-scope": ["--mutate", "wrong-scope", ...deadline],
+  "wrong-principal": ["--mutate", "wrong-principal", ...deadline],
+  "role-without-read": ["--mutate", "role-without-read", ...deadline],
+  "no-dependency": ["--mutate", "no-dependency", ...race],
+  control: race,
+  badConfig: ["--config", "rdpSourceCidr=0.0.0.0/0"],
+} satisfies Record<string, string[]>;
+type Scenario = keyof typeof SCENARIOS;
+/**
+ * Children, each with about the same wall time (~18 s on an idle machine): a failing probe
+ * waits ~7 s, the troubled run's backoff ~6 s, a succeeding probe ~1 s, each on top of
+ * pwsh's ~1.5 s start-up.
+ */
+const LANES: Scenario[][] = [
+  ["troubled", "wrong-scope", "badConfig"],
+  ["no-dependency", "control", "devStack", "plain"],
+  ["wrong-principal", "role-without-read"],
+];
+
+async function rehearseInSequence(names: Scenario[]): Promise<Array<[Scenario, Run]>> {
+  const run = await runToEnd(
+    process.execPath,
+    ["-r", "./tests/e2e/swcRegister.cjs", "tests/e2e/rehearseInSequence.ts", JSON.stringify(names.map((n) => SCENARIOS[n]))],
+    { cwd: root, env: { ...process.env, PWSH: findPwsh() } },
+  );
+  const lines = run.stdout.split("\n").filter((l) => l.startsWith("{"));
+  if (run.code !== 0 || lines.length !== names.length)
+    throw new Error(`rehearsals ${names.join(", ")} ended with exit ${run.code}:\n${run.stdout}\n${run.stderr}`);
+  return lines.map((l, i) => {
+    const { code, result } = JSON.parse(l);
+    return [names[i], { code, result }];
   });
-  try {
-    return { code: run.code, result: JSON.parse(lastLine(run.stdout)), stderr: run.stderr };
-  } catch {
-    throw new Error(`rehearsal printed no result (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
-  }
 }
+
+const runs = {} as Record<Scenario, Run>;
+let cli: Awaited<ReturnType<typeof runToEnd>>;
+beforeAll(async () => {
+  const [readme, ...lanes] = await Promise.all([
+    runToEnd("npm", ["run", "rehearse"], {
+      cwd: root,
+      env: { ...process.env, PWSH: findPwsh(), npm_config_update_notifier: "false" },
+    }),
+    ...LANES.map(rehearseInSequence),
+  ]);
+  cli = readme;
+  for (const [name, run] of lanes.flat()) runs[name] = run;
+}, 150_000);
 
 const types = (r: RehearsalResult) => r.criticalPath.map((s) => s.type.split(":").pop());
+const op = (r: RehearsalResult, type: string) => r.operations.find((o) => o.type === `azure-native:${type}`)!;
+
+test("`npm run rehearse`, as the README runs it: progress, outputs, critical path, a clean teardown", () => {
+  // npm's own notices aside (they depend on the user's npm config), nothing on stderr.
+  const stderr = cli.stderr
+    .split("\n")
+    .filter((l) => l.trim() !== "" && !/^npm (warn|notice)/i.test(l))
+    .join("\n");
+  expect({ code: cli.code, stderr }).toEqual({ code: 0, stderr: "" });
+  const out = cli.stdout;
+  expect(out).toMatch(/against a simulated Azure: nothing leaves this machine/);
+  expect(out).toMatch(/ \+ {2}azure-native:compute:VirtualMachineExtension +idlab-probe-extension +created .*\(probe exited 0 after/);
+  expect(out).toMatch(/^Resources: 9 created$/m);
+  expect(out).toMatch(/^Outputs:$/m);
+  expect(out).toMatch(/^ {4}probeStatus: succeeded$/m);
+  expect(out).toMatch(/^ {4}adminPassword: \[secret\]$/m);
+  expect(out).toMatch(/^Critical path \(each step waited for the one before it\):$/m);
+  expect(out).toMatch(
+    /s {2}azure-native:authorization:RoleAssignment idlab-reader-assignment\n.*s {2}azure-native:compute:VirtualMachineExtension/,
+  );
+  expect(out).toMatch(/^Rehearsing `pulumi destroy` \(dependents first\):$/m);
+  expect(out).toMatch(/^Teardown: \d+ deleted; 0 left behind; 0 errors\.$/m);
+  expect(out).toMatch(/Azure's own, not Pulumi's \(destroy leaves it\): .*networkWatchers/);
+  expect(out).not.toMatch(/LEFT BEHIND|ERROR|error: the update failed/);
+  expect(out).toMatch(/This was a rehearsal \(\d+\.\ds\): .* No Azure was contacted\.$/m);
+});
 
 describe("the real program, rehearsed", () => {
-  let plain: Run;
-  let troubled: Run;
-  let devStack: Run;
-  beforeAll(async () => {
-    [plain, troubled, devStack] = await Promise.all([
-      rehearse([]),
-      rehearse([
-        "--rbac-delay",
-        "3",
-        "--fault",
-        "imds:410x2",
-        "--fault",
-        "resourceGroup:429:retry-after=1",
-        "--fault",
-        "resourceGroup:503",
-      ]),
-      rehearse(["--stack-config", "Pulumi.dev.yaml", "--config", "rdpSourceCidr=203.0.113.7/32"]),
-    ]);
-  }, 120_000);
-
   test("succeeds, with the stack outputs `pulumi up` would print", () => {
-    expect(plain.code).toBe(0);
+    const { plain } = runs;
+    expect({ code: plain.code, errors: plain.result.errors }).toEqual({ code: 0, errors: [] });
     const o = plain.result.outputs;
-    expect(plain.result.errors).toEqual([]);
     expect(o.probeStatus).toBe("succeeded");
     expect(o.adminPassword).toBe("[secret]");
     expect(o.probeIdentityObjectId).toBe(o.principalId);
@@ -66,12 +131,12 @@ describe("the real program, rehearsed", () => {
   });
 
   test("the critical path runs through the VM, the role assignment and the probe", () => {
-    expect(types(plain.result).slice(-3)).toEqual(["VirtualMachine", "RoleAssignment", "VirtualMachineExtension"]);
-    expect(types(plain.result)[0]).toBe("ResourceGroup");
+    expect(types(runs.plain.result).slice(-3)).toEqual(["VirtualMachine", "RoleAssignment", "VirtualMachineExtension"]);
+    expect(types(runs.plain.result)[0]).toBe("ResourceGroup");
   });
 
   test("the teardown leaves nothing behind and names what Azure made by itself", () => {
-    const t = plain.result.teardown;
+    const t = runs.plain.result.teardown;
     expect(t.errors).toEqual([]);
     expect(t.leftovers).toEqual([]);
     expect(t.sweptWithResourceGroup).toEqual([]);
@@ -82,7 +147,8 @@ describe("the real program, rehearsed", () => {
   });
 
   test("rides out RBAC delay, IMDS 410s, ARM 429 with Retry-After and a 503", () => {
-    expect(troubled.code).toBe(0);
+    const { troubled } = runs;
+    expect({ code: troubled.code, errors: troubled.result.errors }).toEqual({ code: 0, errors: [] });
     expect(troubled.result.outputs.probeStatus).toBe("succeeded");
     const attempts = troubled.result.outputs.probeAttempts as { imds: number; resourceGroup: number };
     expect(attempts.imds).toBe(3);
@@ -91,7 +157,8 @@ describe("the real program, rehearsed", () => {
   });
 
   test("Pulumi.dev.yaml with RDP opted in: the VM's public IP goes with the VM", () => {
-    expect(devStack.code).toBe(0);
+    const { devStack } = runs;
+    expect({ code: devStack.code, errors: devStack.result.errors }).toEqual({ code: 0, errors: [] });
     expect(devStack.result.outputs.resourceGroupName).toMatch(/^idlab-dev-rg/);
     expect(devStack.result.teardown.deleted.some((id) => /\/publicIPAddresses\/idlab-dev-pip$/.test(id))).toBe(true);
     expect(devStack.result.teardown.leftovers).toEqual([]);
@@ -99,49 +166,48 @@ describe("the real program, rehearsed", () => {
 });
 
 describe("mutations: each misconfiguration fails the update with the probe's reason", () => {
-  const quick = ["--probe-deadline", "5"];
-  const cases: Array<[string, string[], RegExp]> = [
-    ["wrong-scope", quick, /ARM kept refusing identity/],
-    ["wrong-principal", quick, /ARM kept refusing identity/],
-    ["role-without-read", quick, /ARM kept refusing identity/],
-    // Timing: the role assignment takes 15 s to create and 5 s more to take effect. With the
-    // dependency the probe starts after the first 15 s; without it, it starts at once and its
-    // 12 s deadline runs out before the assignment works.
-    ["no-dependency", ["--assignment-latency", "15", "--rbac-delay", "5", "--probe-deadline", "12"], /ARM kept refusing identity/],
+  const cases: Array<[Scenario, RegExp]> = [
+    ["wrong-scope", /ARM kept refusing identity/],
+    ["wrong-principal", /ARM kept refusing identity/],
+    ["role-without-read", /ARM kept refusing identity/],
+    ["no-dependency", /ARM kept refusing identity/],
   ];
-  let runs: Run[];
-  let control: Run;
-  beforeAll(async () => {
-    [control, ...runs] = await Promise.all([
-      rehearse(["--assignment-latency", "15", "--rbac-delay", "5", "--probe-deadline", "12"]),
-      ...cases.map(([m, args]) => rehearse(["--mutate", m, ...args])),
-    ]);
-  }, 180_000);
 
-  test.each(cases.map((c, i) => [c[0], i] as const))("%s", (_m, i) => {
-    const run = runs[i];
-    expect(run.code).toBe(1);
+  test.each(cases)("%s", (name, reason) => {
+    const run = runs[name];
+    expect({ code: run.code, probeStatus: run.result.outputs.probeStatus }).toEqual({ code: 1, probeStatus: "failed" });
     expect(run.result.failed).toBe(true);
     expect(run.result.outputs.probeStatus).toBe("failed");
     expect(run.result.errors).toHaveLength(1);
     expect(run.result.errors[0]).toMatch(/^The identity probe failed: /);
-    expect(run.result.errors[0]).toMatch(cases[i][2]);
+    expect(run.result.errors[0]).toMatch(reason);
     expect(run.result.errors[0]).toMatch(/Next step: check `az role assignment list/);
     // Still torn down cleanly: a failed probe leaves consistent state.
     expect(run.result.teardown.leftovers).toEqual([]);
+    if (name === "no-dependency") {
+      // The simulated Azure's own log: the probe ran, and gave up, before the assignment existed.
+      const r = run.result;
+      expect(op(r, "compute:VirtualMachineExtension").startMs).toBeLessThan(op(r, "authorization:RoleAssignment").startMs + 500);
+      expect(op(r, "compute:VirtualMachineExtension").endMs).toBeLessThanOrEqual(op(r, "authorization:RoleAssignment").endMs);
+    }
   });
 
   test("control: the real program under the same timing as no-dependency succeeds", () => {
-    expect(control.code).toBe(0);
+    const { control } = runs;
+    expect({ code: control.code, errors: control.result.errors }).toEqual({ code: 0, errors: [] });
     expect(control.result.outputs.probeStatus).toBe("succeeded");
+    // Its dependency made the probe wait for the assignment.
+    expect(op(control.result, "compute:VirtualMachineExtension").startMs).toBeGreaterThanOrEqual(
+      op(control.result, "authorization:RoleAssignment").endMs,
+    );
   });
 });
 
-test("bad config: nothing is created, and the error names the key", async () => {
-  const run = await rehearse(["--config", "rdpSourceCidr=0.0.0.0/0"]);
+test("bad config: nothing is created, and the error names the key", () => {
+  const run = runs.badConfig;
   expect(run.code).toBe(1);
   expect(run.result.operations).toEqual([]);
   expect(run.result.errors.join("\n")).toMatch(/identity-lab:rdpSourceCidr: "0.0.0.0\/0" would open RDP to the whole Internet/);
   // Printed once: the error the program threw also comes back as the Stack's unhandled rejections.
   expect(run.result.errors).toHaveLength(1);
-}, 60_000);
+});
