@@ -109,7 +109,7 @@ export function renderBootstrap(script: string, params: ProbeParameters): string
     `$a=0;$k=0;$i=0`,
     `foreach($c in $d.ToCharArray()){$a=($a -shl 15) -bor ([int]$c-${DENSE_BASE});$k+=15;while($k -ge 8 -and $i -lt $n){$k-=8;$b[$i]=($a -shr $k) -band 255;$i++};$a=$a -band ((1 -shl $k)-1)}`,
     `$z=New-Object IO.Compression.DeflateStream((New-Object IO.MemoryStream(,$b)),[IO.Compression.CompressionMode]::Decompress)`,
-    `$t=(New-Object IO.StreamReader($z,[Text.Encoding]::UTF8)).ReadToEnd()`,
+    `$t=(New-Object IO.StreamReader($z)).ReadToEnd()`,
     `& ([scriptblock]::Create($t)) ${args}`,
   ].join(";");
 }
