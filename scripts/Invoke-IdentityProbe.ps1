@@ -173,7 +173,7 @@ function Test-Answer([string]$P, $O) {
     }
     if ($P -eq 'resourceGroup') {
         $i = Get-Str $O 'id'
-        if ($i -ne $want) { return 'UnexpectedResponse', "got id '$i'" }
+        if ($i -ne $want) { return 'UnexpectedResponse', "id '$i' is not the group asked for" }
         if ((Get-Str $O 'name') -ne $ResourceGroupName -or -not (Get-Str (Get-Field $O 'properties') 'provisioningState')) { return 'UnexpectedResponse', 'no matching name or no provisioningState' }
         return
     }
