@@ -310,7 +310,7 @@ try {
         $t = [ordered]@{}
         $v = Get-Field $g 'tags'
         if ($v -is [Collections.IDictionary]) { $k = @($v.Keys) } else { $k = @(if (Test-Obj $v) { $v.PSObject.Properties.Name }) }
-        # [ordered] is case-insensitive: tag names that differ only in case become one, as Azure treats them.
+        # [ordered] is case-insensitive: tag names that differ only in case become one (the last value), as Azure treats them.
         foreach ($p in $k) { $x = Get-Field $v $p; if ($x -is [string]) { $t[[string]$p] = $x } }
         $rg = [ordered]@{ id = Get-Str $g 'id'; name = Get-Str $g 'name'; location = Get-Str $g 'location'; provisioningState = Get-Str (Get-Field $g 'properties') 'provisioningState'; tags = $t }
         $q = Invoke-Get 'permissions' ($base + '/providers/Microsoft.Authorization/permissions?api-version=2022-04-01')
