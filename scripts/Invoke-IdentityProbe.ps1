@@ -39,7 +39,8 @@ First backoff; it doubles on each failure of the same request.
 Longest sleep between two attempts on one endpoint, unless the server asks for longer with Retry-After.
 
 .PARAMETER FaultBudgetSeconds
-How long a fault that waiting cannot fix (5xx, resets, timeouts, unreadable bodies) is retried before the probe reports it.
+How long a fault other than RBAC propagation or announced throttling (5xx, resets, timeouts, unreadable bodies) is
+retried before the probe reports it.
 
 .EXAMPLE
 .\Invoke-IdentityProbe.ps1 -SubscriptionId 00000000-0000-0000-0000-000000000000 -ResourceGroupName rg-identity-lab
@@ -173,16 +174,16 @@ function Test-Answer([string]$P, $O) {
     }
     if ($P -eq 'resourceGroup') {
         $i = Get-Str $O 'id'
-        if ($i -ne $want) { return 'UnexpectedResponse', "id '$i' is not the group asked for" }
-        if ((Get-Str $O 'name') -ne $ResourceGroupName -or -not (Get-Str (Get-Field $O 'properties') 'provisioningState')) { return 'UnexpectedResponse', 'no matching name or no provisioningState' }
+        if ($i -ne $want) { return 'UnexpectedResponse', "got id '$i'" }
+        if ((Get-Str $O 'name') -ne $ResourceGroupName -or -not (Get-Str (Get-Field $O 'properties') 'provisioningState')) { return 'UnexpectedResponse', 'bad name or provisioningState' }
         return
     }
     $v = Get-Field $O 'value'
     if ($v -isnot [array]) { return 'UnexpectedResponse', 'no value list' }
     foreach ($y in $v) {
-        if ($null -eq (Get-Field $y 'actions')) { return 'UnexpectedResponse', 'an entry has no actions' }
+        if ($null -eq (Get-Field $y 'actions')) { return 'UnexpectedResponse', 'entry without actions' }
         foreach ($n in $nm) {
-            if ($null -eq (Get-List $y $n)) { return 'UnexpectedResponse', "$n is not a list of strings" }
+            if ($null -eq (Get-List $y $n)) { return 'UnexpectedResponse', "bad $n" }
         }
     }
 }
@@ -243,7 +244,7 @@ function Invoke-Get([string]$Phase, [string]$Url) {
             # Parse errors are swallowed whole: their text could quote the body, and an IMDS body holds the token.
             try { $o = ConvertFrom-Json ([Text.Encoding]::UTF8.GetString($ms.GetBuffer(), 0, [int]$ms.Length)) @dk } catch { }
             if ($s -eq 200) {
-                if ($null -eq $o) { $code = 'MalformedResponse'; $msg = 'not JSON (or keys that differ only in case)' }
+                if ($null -eq $o) { $code = 'MalformedResponse'; $msg = 'not JSON (or keys differing only in case)' }
                 else {
                     $code, $msg = Test-Answer $Phase $o
                     if (-not $code) {
@@ -261,7 +262,7 @@ function Invoke-Get([string]$Phase, [string]$Url) {
         }
         # A request cut short by the deadline tells nothing new: report what the endpoint last answered.
         if ($code -eq 'Timeout' -and $left -lt $RequestTimeoutSeconds -and $n -gt 1) { return }
-        if ($null -ne $code) { $code = Get-Safe $code 80 }
+        $code = Get-Safe $code 80
         $st.err = [ordered]@{ phase = $Phase; status = $s; code = $code; message = "$(Get-Safe $msg)"; requestId = (Get-Safe $rid 80) }
         Write-Note "$Phase $s $code #$n"
         # Waiting fixes two things: a role assignment that has not propagated yet (ARM's 401/403) and throttling
