@@ -203,7 +203,6 @@ function Invoke-Get([string]$Phase, [string]$Url) {
         $st.att[$Phase]++
         $s = $code = $msg = $rid = $r = $null
         $ra = 0
-        $wa = ''
         $t0 = $sw.Elapsed.TotalSeconds
         $left = Get-Left
         $to = [Math]::Max(0.001, [Math]::Min($RequestTimeoutSeconds, $left))
@@ -213,7 +212,7 @@ function Invoke-Get([string]$Phase, [string]$Url) {
             $r = $c.GetAsync($Url, [Net.Http.HttpCompletionOption]::ResponseHeadersRead, $cts.Token).GetAwaiter().GetResult()
             $s = [int]$r.StatusCode
             if ($r.Headers.Contains('x-ms-request-id')) { $rid = @($r.Headers.GetValues('x-ms-request-id'))[0] }
-            if ($r.Headers.Contains('WWW-Authenticate')) { $wa = "$($r.Headers.GetValues('WWW-Authenticate'))" }
+            $wa = "$($r.Headers.WwwAuthenticate)"
             $x = $r.Headers.RetryAfter
             # PowerShell unwraps the Nullable<> properties: they are a TimeSpan / DateTimeOffset or $null.
             if ($x -and $x.Delta) { $ra = $x.Delta.TotalSeconds }

@@ -322,7 +322,8 @@ describe("probe portability to Windows PowerShell 5.1", () => {
       // Instance members: HttpClient.GetAsync(string, HttpCompletionOption, CancellationToken) and
       // HttpContent.ReadAsStreamAsync() (4.5+), Stream.ReadAsync(byte[], int, int, CancellationToken) (4.5+),
       // Task.Wait(int), MemoryStream.GetBuffer()/Write, HttpHeaders.Contains/GetValues (4.5+),
-      // Encoding.GetString(byte[], int, int), DateTimeOffset.ToUnixTimeSeconds() (4.6+), IDictionary.Contains.
+      // Encoding.GetString(byte[], int, int), DateTimeOffset.ToUnixTimeSeconds() (4.6+), IDictionary.Contains;
+      // properties HttpResponseHeaders.RetryAfter and .WwwAuthenticate (4.5+).
       ".Add(",
       ".Contains(",
       ".ContainsKey(",
