@@ -143,3 +143,20 @@ test("bad config: nothing is created, and the error names the key", async () => 
   expect(run.result.operations).toEqual([]);
   expect(run.result.errors.join("\n")).toMatch(/identity-lab:rdpSourceCidr: "0.0.0.0\/0" would open RDP to the whole Internet/);
 }, 60_000);
+
+test.each([
+  ["resourceGroup:200", /ARM answered 200 in phase resourceGroup, but not with what was asked for/],
+  ["permissions:200", /ARM answered 200 in phase permissions, but not with what was asked for/],
+])(
+  "a bogus 200 (--fault %s) is no success: the update fails with the probe's reason",
+  async (fault, cause) => {
+    const run = await rehearse(["--fault", fault]);
+    expect(run.code).toBe(1);
+    expect(run.result.outputs.probeStatus).toBe("failed");
+    expect(run.result.errors).toHaveLength(1);
+    expect(run.result.errors[0]).toMatch(cause);
+    expect(run.result.errors[0]).toMatch(/Next step: check that the probe reaches the cloud's ARM endpoint directly/);
+    expect(run.result.teardown.leftovers).toEqual([]);
+  },
+  120_000,
+);
