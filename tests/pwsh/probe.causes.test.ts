@@ -44,8 +44,11 @@ describe("the cause table (probe/contract.md), each row made real", () => {
         roleDefinitionId: READER_ROLE_ID,
         principalId: lab.emu.vmIdentity!.principalId,
       });
-      const run = await probe(lab, { DeadlineSeconds: 4, FaultBudgetSeconds: 0.3 });
-      expect(expectContract(run).error).toMatchObject({ status: 403, code: "AuthorizationFailed" });
+      // 403 earns the whole deadline (8 s), not the 0.3 s fault budget.
+      const run = await probe(lab, { DeadlineSeconds: 8, FaultBudgetSeconds: 0.3 });
+      const r = expectContract(run);
+      expect(r.error).toMatchObject({ phase: "resourceGroup", status: 403, code: "AuthorizationFailed" });
+      expect(r.elapsedSeconds).toBeGreaterThan(7);
       const o = failed(outcomeOf(run, lab));
       expect(o.cause).toMatch(/kept refusing identity .* the whole deadline/);
       expect(o.nextStep).toMatch(/az role assignment list .*raise probeDeadlineSeconds/);
