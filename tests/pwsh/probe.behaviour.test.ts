@@ -243,7 +243,7 @@ describe("probe behaviour against the emulator", () => {
   test.concurrent("IMDS 5xx that persists ends with an imds report within the fault budget, long before the deadline", async () => {
     const errors = Array.from({ length: 200 }, () => ({ status: 500 }));
     await withLab({ faults: { imds: errors } }, async (lab) => {
-      const r = expectContract(await probe(lab, { DeadlineSeconds: 30, FaultBudgetSeconds: 1 }));
+      const r = expectContract(await probe(lab, { DeadlineSeconds: 30, FaultBudgetSeconds: 3 }));
       expect(r.ok).toBe(false);
       expect(r.error).toMatchObject({ phase: "imds", status: 500, requestId: null });
       expect(r.identity).toBeNull();
@@ -252,6 +252,9 @@ describe("probe behaviour against the emulator", () => {
       // Retried (how often depends on the machine's speed: each attempt waits 0.05 s, 0.1 s, 0.2 s...).
       expect(r.attempts.imds).toBeGreaterThan(1);
       expect(r.attempts.resourceGroup).toBe(0);
+      // No attempt starts after the budget (3 s from the first failure), by the emulator's own clock.
+      const q = requests(lab, "imds");
+      expect(q[q.length - 1].atMs - q[0].atMs).toBeLessThan(3500);
     });
   });
 
@@ -308,11 +311,13 @@ describe("probe behaviour against the emulator", () => {
   test.concurrent("malformed JSON that persists is reported as MalformedResponse within the fault budget", async () => {
     const bad = Array.from({ length: 100 }, () => ({ malformed: true }));
     await withLab({ faults: { permissions: bad } }, async (lab) => {
-      const r = expectContract(await probe(lab, { DeadlineSeconds: 30, FaultBudgetSeconds: 1 }));
+      const r = expectContract(await probe(lab, { DeadlineSeconds: 30, FaultBudgetSeconds: 3 }));
       expect(r.ok).toBe(false);
       expect(r.error).toMatchObject({ phase: "permissions", status: 200, code: "MalformedResponse" });
       expect(r.elapsedSeconds).toBeLessThan(15);
       expect(r.attempts.permissions).toBeGreaterThan(1);
+      const q = requests(lab, "permissions");
+      expect(q[q.length - 1].atMs - q[0].atMs).toBeLessThan(3500);
       expect(r.resourceGroup).not.toBeNull();
       expect(r.permissions).toBeNull();
     });
