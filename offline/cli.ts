@@ -23,7 +23,8 @@ const USAGE = `usage: npm run rehearse -- [options]
                            every VM extension that does not wait for it has finished
                            (implied by --mutate no-dependency, which no other timing catches for sure)
   --fault SPEC             endpoint:what[xN], endpoint one of imds, resourceGroup, permissions;
-                           what: an HTTP status (e.g. 410, 429:retry-after=2), reset, hang or malformed (repeatable)
+                           what: an HTTP status (e.g. 410, 429:retry-after=2), reset, hang, malformed,
+                           endless (a body that never ends) or trickle (one that never completes) (repeatable)
   --mutate NAME            deploy a broken variant: ${Object.keys(MUTATIONS).join(", ")}
   --json                   print the result as JSON instead of progress`;
 
@@ -37,7 +38,9 @@ export function parseFault(spec: string): Array<{ endpoint: Endpoint; fault: Fau
   else if (what === "reset") fault = { reset: true };
   else if (what === "hang") fault = { hang: true };
   else if (what === "malformed") fault = { malformed: true };
-  else throw new Error(`--fault ${spec}: "${what}" is not a status, reset, hang or malformed`);
+  else if (what === "endless") fault = { endless: true };
+  else if (what === "trickle") fault = { trickle: true };
+  else throw new Error(`--fault ${spec}: "${what}" is not a status, reset, hang, malformed, endless or trickle`);
   return Array.from({ length: Number(times ?? 1) }, () => ({ endpoint: endpoint as Endpoint, fault }));
 }
 

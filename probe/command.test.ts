@@ -68,8 +68,18 @@ describe("renderProbeCommand", () => {
     expect(() => renderProbeCommand(huge, params)).toThrow(/budget is 7600 \(cmd.exe stops at 8191\)/);
   });
 
-  test("the probe script leaves headroom: its command stays under 90% of the budget", () => {
-    expect(command.length).toBeLessThan(COMMAND_BUDGET * 0.9);
+  test("the longest parameters still fit: a 90-character group name, the longest cloud endpoint, a 4-digit deadline", () => {
+    const longest = {
+      subscriptionId: params.subscriptionId,
+      // ARM's limit for resource group names (Microsoft.Resources naming rules); quotes, which psQuote doubles, would
+      // make it longer, but a group name cannot hold them.
+      resourceGroupName: `${"r".repeat(43)}.${"(x)-_".repeat(9)}r`,
+      armEndpoint: "https://management.usgovcloudapi.net/",
+      deadlineSeconds: 5100,
+    };
+    expect(longest.resourceGroupName).toHaveLength(90);
+    const worst = renderProbeCommand(script, longest);
+    expect(worst.length).toBeLessThanOrEqual(COMMAND_BUDGET);
   });
 
   test("quotes single quotes and their typographic twins", () => {

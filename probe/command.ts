@@ -108,8 +108,10 @@ export function renderBootstrap(script: string, params: ProbeParameters): string
     `$b=New-Object byte[] $n`,
     `$a=0;$k=0;$i=0`,
     `foreach($c in $d.ToCharArray()){$a=($a -shl 15) -bor ([int]$c-${DENSE_BASE});$k+=15;while($k -ge 8 -and $i -lt $n){$k-=8;$b[$i]=($a -shr $k) -band 255;$i++};$a=$a -band ((1 -shl $k)-1)}`,
-    `$z=New-Object IO.Compression.DeflateStream((New-Object IO.MemoryStream(,$b)),[IO.Compression.CompressionMode]::Decompress)`,
-    `$t=(New-Object IO.StreamReader($z,[Text.Encoding]::UTF8)).ReadToEnd()`,
+    // CompressionMode 0 is Decompress; the cast keeps New-Object off the (Stream, CompressionLevel) overload.
+    `$z=New-Object IO.Compression.DeflateStream((New-Object IO.MemoryStream(,$b)),([IO.Compression.CompressionMode]0))`,
+    // StreamReader reads UTF-8 by default, on .NET Framework and .NET alike.
+    `$t=(New-Object IO.StreamReader($z)).ReadToEnd()`,
     `& ([scriptblock]::Create($t)) ${args}`,
   ].join(";");
 }

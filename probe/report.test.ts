@@ -1,5 +1,5 @@
-import { readProbeOutcome, parseReport, summarizeOutcome } from "./report";
-import { probeInstanceView } from "../offline/mockAzure";
+import { readProbeOutcome, parseReport, scrubTokens, summarizeOutcome, verifySuccess, type ProbeReport } from "./report";
+import { probeInstanceView, SUBSCRIPTION_ID } from "../offline/mockAzure";
 import { forbiddenReport, stdoutWith, successReport } from "../offline/sampleReports";
 
 const RG = "idlab-rg0badf00d";
@@ -19,7 +19,13 @@ describe("readProbeOutcome", () => {
 
   test("a report whose strings hold escaped newlines is still read whole", () => {
     const report = successReport(RG, {
-      resourceGroup: { id: "x", name: RG, location: "l", provisioningState: "Succeeded", tags: { note: "a\nb" } },
+      resourceGroup: {
+        id: `/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${RG}`,
+        name: RG,
+        location: "l",
+        provisioningState: "Succeeded",
+        tags: { note: "a\nb" },
+      },
     });
     const o = readProbeOutcome(probeInstanceView(stdoutWith(report)) as any, RG);
     expect(o.report?.resourceGroup?.tags).toEqual({ note: "a\nb" });
@@ -119,5 +125,83 @@ describe("summarizeOutcome: the stack's flat facts", () => {
       elapsedSeconds: null,
       problem: { cause: expect.stringMatching(/no StdOut substatus/), nextStep: expect.stringMatching(/az vm extension show/) },
     });
+describe("a success needs evidence, whatever the report's ok says", () => {
+  const id = `/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${RG}`;
+  const group = { id, name: RG, location: "eastus2", provisioningState: "Succeeded", tags: {} };
+  const outcome = (extra: Record<string, unknown>, subscriptionId: string | undefined = SUBSCRIPTION_ID) =>
+    readProbeOutcome(probeInstanceView(stdoutWith(successReport(RG, extra))) as any, RG, subscriptionId);
+
+  test("the sample success is one (control), also without a subscription to compare, and whatever the id's case", () => {
+    expect(outcome({}).status).toBe("succeeded");
+    expect(outcome({}, undefined).status).toBe("succeeded");
+    expect(outcome({ resourceGroup: { ...group, id: id.toUpperCase() } }).status).toBe("succeeded");
+  });
+
+  test.each([
+    ["another group's id", { resourceGroup: { ...group, id: id.replace(RG, "other-rg") } }, "resourceGroup"],
+    [
+      "another subscription's group",
+      { resourceGroup: { ...group, id: id.replace(SUBSCRIPTION_ID, "00000000-0000-0000-0000-000000000000") } },
+      "resourceGroup",
+    ],
+    ["an id with a tail", { resourceGroup: { ...group, id: `${id}/providers/x` } }, "resourceGroup"],
+    [
+      "all-null group fields",
+      { resourceGroup: { id: null, name: null, location: null, provisioningState: null, tags: {} } },
+      "resourceGroup",
+    ],
+    ["no provisioningState", { resourceGroup: { ...group, provisioningState: "" } }, "resourceGroup"],
+    ["another name", { resourceGroup: { ...group, name: "other" } }, "resourceGroup"],
+    ["permissions {}", { permissions: {} }, "permissions"],
+    ["permissions null", { permissions: null }, "permissions"],
+    ["an entry without notDataActions", { permissions: [{ actions: ["*/read"], notActions: [], dataActions: [] }] }, "permissions"],
+    [
+      "actions that are not strings",
+      { permissions: [{ actions: [1], notActions: [], dataActions: [], notDataActions: [] }] },
+      "permissions",
+    ],
+    ["an entry that is a string", { permissions: ["*/read"] }, "permissions"],
+  ])("%s is a failure (UnexpectedResponse) with a cause", (_what, extra, phase) => {
+    const o = outcome(extra);
+    expect(o.status).toBe("failed");
+    if (o.status !== "failed") throw new Error("unreachable");
+    expect(o.report.ok).toBe(false);
+    expect(o.report.error).toMatchObject({ phase, status: 200, code: "UnexpectedResponse" });
+    expect(o.cause).toMatch(/not with what was asked for/);
+  });
+
+  test("verifySuccess names what is wrong", () => {
+    const r = JSON.parse(successReport(RG, { permissions: [{}] })) as ProbeReport;
+    expect(verifySuccess(r, { resourceGroupName: RG })).toEqual({ phase: "permissions", problem: expect.stringMatching(/notDataActions/) });
+    expect(verifySuccess(r, { resourceGroupName: "other" })).toMatchObject({ phase: "resourceGroup" });
+  });
+});
+
+describe("token-like text never reaches an output or an error", () => {
+  const jwt = `${Buffer.from('{"alg":"RS256","typ":"JWT"}').toString("base64url")}.${Buffer.from('{"oid":"x","exp":1}').toString("base64url")}.${"s".repeat(40)}`;
+
+  test.each([
+    [`Bearer ${jwt}`, "Bearer [redacted]"],
+    ["a piece: eyJhbGciOiJSUzI1NiJ9", "a piece: [redacted]"],
+    ["abcdefghijklmnopqrstu.abcdefghijklmnopqrstu.abcdefghijklmnopqrstu", "[redacted]"],
+    // What must survive: hostnames, resource ids, dotted names.
+    ["https://management.azure.com/", "https://management.azure.com/"],
+    ["Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Resources/subscriptions/resourceGroups/read"],
+    ["identity-lab.westeurope.prod01", "identity-lab.westeurope.prod01"],
+  ])("scrubTokens(%s)", (text, expected) => {
+    expect(scrubTokens(text)).toBe(expected);
+  });
+
+  test("a report's error, identity and tags are scrubbed, and so are the cause and stderr", () => {
+    const report = JSON.parse(forbiddenReport(RG));
+    report.error.message = `denied; token was ${jwt}`;
+    report.error.code = `eyJhbGciOi${"x".repeat(20)}`;
+    report.identity.resourceId = jwt;
+    const o = readProbeOutcome(probeInstanceView(stdoutWith(JSON.stringify(report))) as any, RG);
+    const text = JSON.stringify(o);
+    expect(text).not.toMatch(/eyJ[A-Za-z0-9_-]{8,}/);
+    expect(text).toMatch(/denied; token was \[redacted\]/);
+    const unreadable = readProbeOutcome(probeInstanceView("no report\n", `Bearer ${jwt}`) as any, RG);
+    expect(JSON.stringify(unreadable)).not.toMatch(/eyJ[A-Za-z0-9_-]{8,}/);
   });
 });

@@ -8,6 +8,26 @@
  */
 
 export const REPORT_SCHEMA = "identitylab.probe/v1";
+
+/**
+ * What looks like a token: a JWS/JWT (three base64url segments) or the start of one (every JOSE header is a
+ * JSON object, so its base64url begins "eyJ"). The probe scrubs the same pattern; this is the second line.
+ */
+const TOKEN_LIKE = /eyJ[\w.-]*|[\w-]{16,}\.[\w-]{16,}\.[\w-]{16,}/g;
+
+/** Replaces token-like text with "[redacted]". */
+export function scrubTokens(text: string): string {
+  return text.replace(TOKEN_LIKE, "[redacted]");
+}
+
+function scrubDeep(value: unknown, keep: (path: string) => boolean, path = ""): unknown {
+  if (typeof value === "string") return keep(path) ? value : scrubTokens(value);
+  if (Array.isArray(value)) return value.map((v, i) => scrubDeep(v, keep, `${path}[${i}]`));
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [scrubTokens(k), scrubDeep(v, keep, path ? `${path}.${k}` : k)]));
+  }
+  return value;
+}
 const REPORT_MARKER = `{"schema":"${REPORT_SCHEMA}"`;
 
 export interface ProbeError {
@@ -98,31 +118,140 @@ export function parseReport(stdout: string): ProbeReport | { problem: string } {
   if (!r.ok && !r.error) {
     return { problem: "the report says not ok but gives no error" };
   }
-  return { trimmed: [], permissions: null, ...r } as ProbeReport;
+  // The group's id and name are checked against the target instead: a name may legitimately look like anything.
+  const keep = (p: string) => p === "resourceGroup.id" || p === "resourceGroup.name";
+  return scrubDeep({ trimmed: [], permissions: null, ...r }, keep) as ProbeReport;
 }
 
-/** A cause a person can act on, and the next step, for a failed report. */
+/** Which resource group the probe was sent to read. */
+export interface ProbeTarget {
+  readonly resourceGroupName: string;
+  /** When known, the group's id must name this subscription too. */
+  readonly subscriptionId?: string;
+}
+
+function isStringList(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === "string");
+}
+
+const PERMISSION_FIELDS = ["actions", "notActions", "dataActions", "notDataActions"] as const;
+
+/**
+ * The verdict's second line of defence: a report that says ok counts only when its group is the target and its
+ * permissions are well formed. Returns what is wrong, or null.
+ */
+export function verifySuccess(report: ProbeReport, target: ProbeTarget): { phase: ProbeError["phase"]; problem: string } | null {
+  const g = report.resourceGroup as Record<string, unknown> | null;
+  const name = target.resourceGroupName.toLowerCase();
+  const sub = target.subscriptionId?.toLowerCase();
+  const id = typeof g?.id === "string" ? g.id.toLowerCase() : "";
+  const m = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)$/.exec(id);
+  if (!m || m[2] !== name || (sub !== undefined && m[1] !== sub)) {
+    return {
+      phase: "resourceGroup",
+      problem: `the report's resource group id is not ${sub ? `/subscriptions/${sub}` : "…"}/resourceGroups/${target.resourceGroupName}`,
+    };
+  }
+  if (typeof g?.name !== "string" || g.name.toLowerCase() !== name || typeof g.provisioningState !== "string" || !g.provisioningState) {
+    return { phase: "resourceGroup", problem: "the report's resource group lacks a matching name or a provisioningState" };
+  }
+  const perms = report.permissions as unknown;
+  if (!Array.isArray(perms)) return { phase: "permissions", problem: "the report's permissions are not a list" };
+  for (const p of perms as unknown[]) {
+    if (p === null || typeof p !== "object" || !PERMISSION_FIELDS.every((f) => isStringList((p as Record<string, unknown>)[f]))) {
+      return { phase: "permissions", problem: `a permissions entry lacks one of ${PERMISSION_FIELDS.join(", ")} as a list of strings` };
+    }
+  }
+  return null;
+}
+
+/**
+ * A cause a person can act on, and the next step, for a failed report: probe/contract.md's cause table, row by
+ * row, from what the probe saw (phase, status, code), never from a guess.
+ */
 export function explainFailure(report: ProbeReport, resourceGroupName: string): { cause: string; nextStep: string } {
   const e = report.error!;
-  const who = report.identity ? `identity ${report.identity.objectId}` : "the VM's identity";
+  const who = report.identity?.objectId ? `identity ${report.identity.objectId}` : "the VM's identity";
   const after = `after ${report.elapsedSeconds}s and ${report.attempts[e.phase] ?? 0} attempt(s)`;
   const ref = e.requestId ? ` (x-ms-request-id ${e.requestId})` : "";
+  const said = `${e.status ?? "no answer"}${e.code ? ` ${e.code}` : ""}: ${e.message}`;
+  const service = e.phase === "imds" ? "IMDS" : "ARM";
+  const proxyStep =
+    `something between the VM and ${service} (a proxy, a TLS-inspecting firewall) may be answering in its place; ` +
+    `check the VM's proxy and firewall settings, then ${RERUN_STEP}`;
+  if (e.code === "ProbeError") {
+    return { cause: `The probe itself failed in phase ${e.phase} (${e.message}).`, nextStep: `this is a bug in the probe; ${RERUN_STEP}` };
+  }
+  if (e.status === 429) {
+    return {
+      cause:
+        `${service} throttled the probe (429${e.code ? ` ${e.code}` : ""}) and asked it to wait past its deadline ` +
+        `${after}${ref}: ${e.message}`,
+      nextStep: `wait until the throttling window (the answer's Retry-After) has passed, then ${RERUN_STEP}`,
+    };
+  }
+  if (e.code === "ResponseTooLarge" || e.code === "SlowResponse") {
+    const what = e.code === "ResponseTooLarge" ? "was larger than the probe reads" : "did not arrive in time";
+    return { cause: `${service} answered ${e.status} but its body ${what} ${after} (${e.message}).`, nextStep: proxyStep };
+  }
+  if (e.code === "MalformedResponse") {
+    return { cause: `${service} answered 200 with a body that is not readable JSON ${after}${ref}.`, nextStep: proxyStep };
+  }
   if (e.phase === "imds") {
+    if (e.code === "NoAccessToken") {
+      return {
+        cause: `IMDS answered 200 without an access_token ${after}.`,
+        nextStep: `restart the VM's guest agent or the VM; ${proxyStep}`,
+      };
+    }
+    if (e.code === "OpaqueToken") {
+      return {
+        cause: `IMDS's access token is not a JWT ${after}, so the probe cannot tell which identity it stands for.`,
+        nextStep: `check that the lab's cloud setting names this subscription's cloud; ${proxyStep}`,
+      };
+    }
+    if (e.status === 400 && /AADSTS500011|invalid_resource/i.test(`${e.code} ${e.message}`)) {
+      return {
+        cause: `Microsoft Entra ID does not know the ARM endpoint the probe asked a token for (${said}): the lab's cloud does not match the tenant's.`,
+        nextStep: `set the stack's cloud setting to the Azure cloud this subscription is in; ${RERUN_STEP}`,
+      };
+    }
     if (e.status === 400) {
       return {
-        cause: `IMDS refused a token ${after}: ${e.message}${ref}. The VM's system-assigned identity is missing or not ready.`,
+        cause: `IMDS refused a token ${after}: ${e.message}. The VM's system-assigned identity is missing or not ready.`,
         nextStep: `check the VM's identity (az vm identity show); ${RERUN_STEP}`,
       };
     }
+    if (e.status === null) {
+      return {
+        cause: `The probe could not reach IMDS ${after} (${said}).`,
+        nextStep:
+          `IMDS (169.254.169.254) answers only on the VM and never through a proxy; check the VM agent, the guest ` +
+          `firewall and the route to 169.254.169.254, then ${RERUN_STEP}`,
+      };
+    }
+    return { cause: `IMDS gave no token ${after} (${said}).`, nextStep: `check the VM agent (or restart the VM), then ${RERUN_STEP}` };
+  }
+  if (e.code === "UnexpectedResponse") {
     return {
-      cause: `IMDS gave no token ${after} (${e.status ?? "no answer"}${e.code ? ` ${e.code}` : ""}: ${e.message}).`,
-      nextStep: `IMDS answers only on the VM; check the VM agent and any local proxy, then ${RERUN_STEP}`,
+      cause:
+        `ARM answered 200 in phase ${e.phase}, but not with what was asked for (${e.message})${ref}; a success ` +
+        `needs resource group ${resourceGroupName} itself and a well-formed permissions list.`,
+      nextStep: `check that the probe reaches the cloud's ARM endpoint directly; ${proxyStep}`,
+    };
+  }
+  if (e.code === "ClaimsChallenge") {
+    return {
+      cause:
+        `ARM answered with a claims challenge (continuous access evaluation, insufficient_claims) ${after}${ref}: ` +
+        `a Conditional Access policy or a revocation event rejects ${who}'s token, and IMDS cannot mint one with more claims.`,
+      nextStep: `check Conditional Access policies and the sign-in logs for the managed identity; ${RERUN_STEP}`,
     };
   }
   if (e.status === 403 || e.status === 401) {
     return {
       cause:
-        `ARM kept refusing ${who} on resource group ${resourceGroupName} ${after} ` +
+        `ARM kept refusing ${who} on resource group ${resourceGroupName} ${after}, the whole deadline ` +
         `(${e.status} ${e.code ?? ""})${ref}: either RBAC had not propagated by the deadline, or the role ` +
         `assignment is on another scope, another principal or a role without read.`,
       nextStep:
@@ -142,13 +271,27 @@ export function explainFailure(report: ProbeReport, resourceGroupName: string): 
       nextStep: `check outbound access (outboundAccess, the NAT gateway, any firewall); ${RERUN_STEP}`,
     };
   }
+  if (e.status >= 500) {
+    return {
+      cause: `ARM kept failing (${said}) in phase ${e.phase} ${after}${ref}: a fault on Azure's side that outlasted the probe's retry budget.`,
+      nextStep: `check Azure status and the subscription's Service Health, then ${RERUN_STEP}`,
+    };
+  }
   return {
-    cause: `ARM answered ${e.status} ${e.code ?? ""} in phase ${e.phase} ${after}: ${e.message}${ref}.`,
-    nextStep: `look at the extension's output in the portal; ${RERUN_STEP}`,
+    cause: `ARM answered ${said} in phase ${e.phase} ${after}${ref}; waiting would not change it.`,
+    nextStep: `fix what ARM's answer names, then ${RERUN_STEP}`,
   };
 }
 
-export function readProbeOutcome(view: ExtensionInstanceView | undefined, resourceGroupName: string): ProbeOutcome {
+/**
+ * The probe's outcome from the extension's instance view. `subscriptionId`, when given, is checked against the
+ * reported group's id too.
+ */
+export function readProbeOutcome(
+  view: ExtensionInstanceView | undefined,
+  resourceGroupName: string,
+  subscriptionId?: string,
+): ProbeOutcome {
   const stdout = substatus(view, "StdOut");
   if (stdout === undefined) {
     return {
@@ -160,7 +303,7 @@ export function readProbeOutcome(view: ExtensionInstanceView | undefined, resour
   }
   const parsed = parseReport(stdout);
   if ("problem" in parsed) {
-    const stderr = substatus(view, "StdErr")?.trim();
+    const stderr = scrubTokens(substatus(view, "StdErr")?.trim() ?? "");
     return {
       status: "unreadable",
       report: null,
@@ -168,8 +311,19 @@ export function readProbeOutcome(view: ExtensionInstanceView | undefined, resour
       nextStep: `this is a bug in the probe or its embedding; look at the extension's output; ${RERUN_STEP}`,
     };
   }
-  if (parsed.ok) return { status: "succeeded", report: parsed };
-  return { status: "failed", report: parsed, ...explainFailure(parsed, resourceGroupName) };
+  let report = parsed;
+  if (report.ok) {
+    const wrong = verifySuccess(report, { resourceGroupName, subscriptionId });
+    if (!wrong) return { status: "succeeded", report };
+    // Whatever its ok field says, a report without evidence is a failure, told as the probe would have told it.
+    report = {
+      ...report,
+      ok: false,
+      error: { phase: wrong.phase, status: 200, code: "UnexpectedResponse", message: wrong.problem, requestId: null },
+    };
+  }
+  const { cause, nextStep } = explainFailure(report, resourceGroupName);
+  return { status: "failed", report, cause: scrubTokens(cause), nextStep: scrubTokens(nextStep) };
 }
 
 /** An outcome as the stack reports it: one flat fact per output, null where the probe gave none. */

@@ -5,9 +5,11 @@ Proves that this VM's system-assigned managed identity can read its resource gro
 .DESCRIPTION
 Gets an ARM access token from the Instance Metadata Service (IMDS), reads the resource group and the
 identity's permissions on it, and writes one compact JSON report (identitylab.probe/v1, see
-docs/probe-contract.md) as the last line of stdout. Role assignments take minutes to propagate, so
-401/403 answers are retried with capped backoff until -DeadlineSeconds; throttling (Retry-After),
-5xx answers, resets and timeouts are retried too. The access token is never written anywhere.
+probe/contract.md) as the last line of stdout. Success needs evidence: the group ARM returns must be the
+one asked for, and the permissions must be a well-formed list. Role assignments take minutes to
+propagate, so 401/403 answers, and throttling with Retry-After, are retried with capped backoff until
+-DeadlineSeconds; other faults (5xx, resets, timeouts, unreadable bodies) are retried for at most
+-FaultBudgetSeconds. Bodies are read with a size cap and a clock. The access token is never written anywhere.
 
 Runs unchanged under Windows PowerShell 5.1 (on the VM, through the Custom Script Extension) and
 PowerShell 7 (in tests). It is embedded as a script block, so it must not depend on its own path.
@@ -36,6 +38,10 @@ First backoff; it doubles on each failure of the same request.
 .PARAMETER RetryCapSeconds
 Longest sleep between two attempts on one endpoint, unless the server asks for longer with Retry-After.
 
+.PARAMETER FaultBudgetSeconds
+How long a fault other than RBAC propagation or announced throttling (5xx, resets, timeouts, unreadable bodies) is
+retried before the probe reports it.
+
 .EXAMPLE
 .\Invoke-IdentityProbe.ps1 -SubscriptionId 00000000-0000-0000-0000-000000000000 -ResourceGroupName rg-identity-lab
 
@@ -52,7 +58,8 @@ param(
     [double]$DeadlineSeconds = 900,
     [double]$RequestTimeoutSeconds = 20,
     [double]$RetryBaseSeconds = 1,
-    [double]$RetryCapSeconds = 5
+    [double]$RetryCapSeconds = 5,
+    [double]$FaultBudgetSeconds = 120
 )
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
@@ -80,19 +87,60 @@ $v = [Environment]::GetEnvironmentVariable('IDENTITYLAB_DEADLINE_SECONDS')
 if ($v -and [double]$v -lt $DeadlineSeconds) { $DeadlineSeconds = [double]$v }
 $base = [Environment]::GetEnvironmentVariable('IDENTITYLAB_ARM_URL')
 if (-not $base) { $base = $ArmEndpoint }
+$want = '/subscriptions/' + $SubscriptionId + '/resourceGroups/' + $ResourceGroupName
 $base = $base.TrimEnd('/') + '/subscriptions/' + $SubscriptionId + '/resourceGroups/' + [Uri]::EscapeDataString($ResourceGroupName)
 
 # PowerShell 7 turns date-like strings (a tag value, say) into DateTime; 5.1 keeps strings. Ask 7 to keep them too,
-# by splatting so that 5.1 never sees the parameter.
+# by splatting so that 5.1 never sees the parameter. Hashtables, because a body may hold keys that differ only in
+# case (Azure's tag names are case-insensitive): 7 reads them that way, 5.1 cannot read them at all.
 $dk = @{}
-if ((Get-Command ConvertFrom-Json).Parameters.ContainsKey('DateKind')) { $dk.DateKind = 'String' }
+$v = (Get-Command ConvertFrom-Json).Parameters
+if ($v.ContainsKey('DateKind')) { $dk.DateKind = 'String' }
+if ($v.ContainsKey('AsHashtable')) { $dk.AsHashtable = $true }
 
 # Script-scope variables behave differently in a file and in an embedded script block: keep state in one hashtable.
-$st = @{ tok = $null; exp = 0; id = $null; err = $null; att = [ordered]@{ imds = 0; resourceGroup = 0; permissions = 0 } }
+$st = @{ tok = $null; exp = 0; cl = $null; id = $null; err = $null; ph = 'imds'; att = [ordered]@{ imds = 0; resourceGroup = 0; permissions = 0 } }
 
-function Get-Field($Object, [string]$Name) {
-    # StrictMode throws on missing properties, and ARM omits empty ones (tags, for instance).
-    if ($null -ne $Object -and $Object -isnot [string] -and $Object.PSObject.Properties[$Name]) { $Object.PSObject.Properties[$Name].Value }
+$nm = 'actions', 'notActions', 'dataActions', 'notDataActions'
+
+function Test-Obj($O) { $O -is [Collections.IDictionary] -or $O -is [Management.Automation.PSCustomObject] }
+
+function Get-Field($O, [string]$N) {
+    # StrictMode throws on missing properties, and ARM omits empty ones. The comma keeps an array an array.
+    if ($O -is [Collections.IDictionary]) { if ($O.Contains($N)) { , $O[$N] } }
+    elseif ($O -is [Management.Automation.PSCustomObject] -and $O.PSObject.Properties[$N]) { , $O.PSObject.Properties[$N].Value }
+}
+
+function Get-Str($O, [string]$N) {
+    $v = Get-Field $O $N
+    if ($v -is [string]) { $v }
+}
+
+# A list of strings (absent counts as empty), or nothing when the field holds anything else.
+function Get-List($O, [string]$N) {
+    $v = Get-Field $O $N
+    if ($null -eq $v) { $v = @() }
+    if ($v -isnot [array]) { return }
+    foreach ($x in $v) { if ($x -isnot [string]) { return } }
+    , $v
+}
+
+# Seconds since the epoch, or nothing when the value is not one DateTimeOffset can hold.
+# PowerShell's conversions are culture-invariant; "True", arrays and objects convert to nothing.
+function Get-Epoch($V) {
+    $d = "$V" -as [double]
+    if ($d -gt 0 -and $d -lt 253402300800) { [long]$d }
+}
+
+# Whatever the probe echoes is cut, kept to one line, and loses anything shaped like a token (a JWS, or the start
+# of one): an error message may quote the request. Cut first, so the pattern never scans a whole body.
+function Get-Safe($T, [int]$Max = 300) {
+    if ($null -eq $T) { return }
+    $T = "$T"
+    if ($T.Length -gt 2 * $Max) { $T = $T.Substring(0, 2 * $Max) }
+    $T = $T -replace '[\x00-\x1f\x7f]', ' ' -creplace 'eyJ[\w.-]*|[\w-]{16,}\.[\w-]{16,}\.[\w-]{16,}', '[redacted]'
+    if ($T.Length -gt $Max) { $T = $T.Substring(0, $Max) }
+    $T
 }
 
 function Get-Left { $DeadlineSeconds - $sw.Elapsed.TotalSeconds }
@@ -100,64 +148,135 @@ function Get-Left { $DeadlineSeconds - $sw.Elapsed.TotalSeconds }
 # Straight to stdout: under -EncodedCommand with redirected output, Write-Host lands on stderr as CLIXML.
 function Write-Note([string]$Text) { [Console]::Out.WriteLine(('{0} t={1}' -f $Text, [Math]::Round($sw.Elapsed.TotalSeconds, 1))) }
 
+# A 200 is evidence only when it answers the question asked; returns a code and a message when it does not.
+function Test-Answer([string]$P, $O) {
+    if ($P -eq 'imds') {
+        $t = Get-Str $O 'access_token'
+        if (-not $t) { return 'NoAccessToken', 'no access_token' }
+        $c = $null
+        if ($t -match '^[A-Za-z0-9_-]+\.([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]*$') {
+            try {
+                $y = $Matches[1].Replace('-', '+').Replace('_', '/')
+                $y += '=' * ((4 - $y.Length % 4) % 4)
+                $c = ConvertFrom-Json ([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($y))) @dk
+            } catch { }
+        }
+        if (-not (Test-Obj $c)) { return 'OpaqueToken', 'the token is not a JWT' }
+        $e = Get-Field $c 'exp'
+        if ($e -is [string]) { $e = $null }
+        $e = Get-Epoch $e
+        if (-not $e) { $e = Get-Epoch (Get-Field $O 'expires_on') }
+        if (-not $e) { return 'UnexpectedResponse', 'the token has no valid expiry' }
+        $st.tok = $t
+        $st.exp = $e
+        $st.cl = $c
+        return
+    }
+    if ($P -eq 'resourceGroup') {
+        $i = Get-Str $O 'id'
+        if ($i -ne $want) { return 'UnexpectedResponse', "got id '$i'" }
+        if ((Get-Str $O 'name') -ne $ResourceGroupName -or -not (Get-Str (Get-Field $O 'properties') 'provisioningState')) { return 'UnexpectedResponse', 'bad name or provisioningState' }
+        return
+    }
+    $v = Get-Field $O 'value'
+    if ($v -isnot [array]) { return 'UnexpectedResponse', 'no value list' }
+    foreach ($y in $v) {
+        if ($null -eq (Get-Field $y 'actions')) { return 'UnexpectedResponse', 'entry without actions' }
+        foreach ($n in $nm) {
+            if ($null -eq (Get-List $y $n)) { return 'UnexpectedResponse', "bad $n" }
+        }
+    }
+}
+
 function Invoke-Get([string]$Phase, [string]$Url) {
     $n = 0
+    $f0 = $null
+    $max = 1MB
     while ($true) {
-        if ($Phase -eq 'imds') { $c = $imds } else {
+        if ($Phase -eq 'imds') { $c = $imds; $max = 64KB } else {
             if (-not (Get-Token)) { return }
             $c = $arm
             $c.DefaultRequestHeaders.Authorization = [Net.Http.Headers.AuthenticationHeaderValue]::new('Bearer', $st.tok)
         }
+        $st.ph = $Phase
         $n++
         $st.att[$Phase]++
-        $s = $code = $msg = $rid = $null
+        $s = $code = $msg = $rid = $r = $null
         $ra = 0
+        $t0 = $sw.Elapsed.TotalSeconds
         $left = Get-Left
-        $cts = [Threading.CancellationTokenSource]::new([TimeSpan]::FromSeconds([Math]::Max(0.001, [Math]::Min($RequestTimeoutSeconds, $left))))
+        $to = [Math]::Max(0.001, [Math]::Min($RequestTimeoutSeconds, $left))
+        $cts = [Threading.CancellationTokenSource]::new([TimeSpan]::FromSeconds($to))
+        $ms = [IO.MemoryStream]::new()
         try {
-            $r = $c.GetAsync($Url, $cts.Token).GetAwaiter().GetResult()
+            $r = $c.GetAsync($Url, [Net.Http.HttpCompletionOption]::ResponseHeadersRead, $cts.Token).GetAwaiter().GetResult()
             $s = [int]$r.StatusCode
-            $b = $r.Content.ReadAsStringAsync().GetAwaiter().GetResult()
             if ($r.Headers.Contains('x-ms-request-id')) { $rid = @($r.Headers.GetValues('x-ms-request-id'))[0] }
+            $wa = "$($r.Headers.WwwAuthenticate)"
             $x = $r.Headers.RetryAfter
             # PowerShell unwraps the Nullable<> properties: they are a TimeSpan / DateTimeOffset or $null.
             if ($x -and $x.Delta) { $ra = $x.Delta.TotalSeconds }
             elseif ($x -and $x.Date) { $ra = ($x.Date - [DateTimeOffset]::UtcNow).TotalSeconds }
-            $o = $null
-            # Parse errors are swallowed whole: their text could quote the body, and an IMDS body holds the token.
-            try { $o = ConvertFrom-Json $b @dk } catch { }
-            if ($s -eq 200 -and $null -ne $o) {
-                Write-Note "$Phase 200 #$n"
-                return $o
-            }
-            $e = Get-Field $o 'error'
-            if ($e -is [string]) { $code = $e; $msg = Get-Field $o 'error_description' } else { $code = Get-Field $e 'code'; $msg = Get-Field $e 'message' }
-            if ($s -eq 200) { $code = 'MalformedResponse'; $msg = 'response is not JSON' }
-            if (-not $msg) { $msg = $r.ReasonPhrase }
+            # Read in pieces, with a cap and a clock: an endless or trickling body must neither fill memory nor
+            # outlast the request's time. Task.Wait, because 5.1's network stream may ignore the cancellation.
+            $in = $r.Content.ReadAsStreamAsync().GetAwaiter().GetResult()
+            $buf = [byte[]]::new(64KB)
+            do {
+                $k = $in.ReadAsync($buf, 0, 64KB, $cts.Token)
+                if (-not $k.Wait([int][Math]::Max(1, ($t0 + $to - $sw.Elapsed.TotalSeconds) * 1000))) { throw 'slow' }
+                $ms.Write($buf, 0, $k.Result)
+                if ($ms.Length -gt $max) { $code = 'ResponseTooLarge'; $msg = "over $max bytes" }
+            } while ($k.Result -and -not $code)
         } catch {
             $code = 'ConnectionFailed'
             if ($cts.IsCancellationRequested) { $code = 'Timeout' }
             $x = $_.Exception
             while ($x.InnerException) { $x = $x.InnerException }
             $msg = $x.Message
-        } finally { $cts.Dispose() }
+            if ($s) { $code = 'SlowResponse'; $msg = "body not read in $to s" }
+        } finally {
+            $cts.Dispose()
+            if ($r) { $r.Dispose() }
+        }
+        if (-not $code) {
+            $o = $null
+            # Parse errors are swallowed whole: their text could quote the body, and an IMDS body holds the token.
+            try { $o = ConvertFrom-Json ([Text.Encoding]::UTF8.GetString($ms.GetBuffer(), 0, [int]$ms.Length)) @dk } catch { }
+            if ($s -eq 200) {
+                if ($null -eq $o) { $code = 'MalformedResponse'; $msg = 'not JSON (or keys differing only in case)' }
+                else {
+                    $code, $msg = Test-Answer $Phase $o
+                    if (-not $code) {
+                        Write-Note "$Phase 200 #$n"
+                        return $o
+                    }
+                }
+            } else {
+                $e = Get-Field $o 'error'
+                if ($e -is [string]) { $code = $e; $msg = Get-Field $o 'error_description' } else { $code = Get-Field $e 'code'; $msg = Get-Field $e 'message' }
+                # Continuous access evaluation asks for a token with more claims; IMDS cannot mint one, so waiting is futile.
+                if ($wa -match 'insufficient_claims') { $code = 'ClaimsChallenge' }
+                if (-not $msg) { $msg = $r.ReasonPhrase }
+            }
+        }
         # A request cut short by the deadline tells nothing new: report what the endpoint last answered.
         if ($code -eq 'Timeout' -and $left -lt $RequestTimeoutSeconds -and $n -gt 1) { return }
-        $msg = "$msg"
-        if ($msg.Length -gt 300) { $msg = $msg.Substring(0, 300) }
-        $st.err = [ordered]@{ phase = $Phase; status = $s; code = $code; message = $msg; requestId = $rid }
+        $code = Get-Safe $code 80
+        $st.err = [ordered]@{ phase = $Phase; status = $s; code = $code; message = "$(Get-Safe $msg)"; requestId = (Get-Safe $rid 80) }
         Write-Note "$Phase $s $code #$n"
-        # IMDS answers 404/410 while the identity is being set up; ARM answers 401/403 until the role assignment
-        # has propagated. 400s and ResourceGroupNotFound will not change by waiting.
-        $more = @(401, 403)
-        if ($Phase -eq 'imds') { $more = @(404, 410) }
-        if (-not ($null -eq $s -or $s -eq 200 -or $s -ge 500 -or $s -in (@(408, 429) + $more))) { return }
+        # Waiting fixes two things: a role assignment that has not propagated yet (ARM's 401/403) and throttling
+        # that says when it ends (Retry-After); they get the whole deadline. Other faults that might pass (5xx,
+        # resets, timeouts, unreadable bodies, IMDS's 404/410 while the identity is set up) get FaultBudgetSeconds.
+        # A readable 200 that answers something else, a 400 or ResourceGroupNotFound will not change by waiting.
+        $pat = ($Phase -ne 'imds' -and $s -in 401, 403 -and $code -ne 'ClaimsChallenge') -or ($s -eq 429 -and $ra -gt 0)
+        if (-not ($pat -or $code -in 'MalformedResponse', 'SlowResponse', 'Timeout', 'ConnectionFailed' -or $s -ge 500 -or $s -in 408, 429 -or ($Phase -eq 'imds' -and $s -in 404, 410))) { return }
+        if ($pat) { $f0 = $null } elseif ($null -eq $f0) { $f0 = $t0 }
         # A fresh token costs one IMDS call and rules out an expired or revoked one.
         if ($s -eq 401) { $st.tok = $null }
         # Jitter only shortens the wait, so the cap still bounds how late a now-granted role is noticed.
         $w = [Math]::Min($RetryCapSeconds, $RetryBaseSeconds * [Math]::Pow(2, $n - 1)) * (Get-Random -Minimum 0.9 -Maximum 1.0)
         if ($ra -gt $w) { $w = $ra }
-        if ($w -ge (Get-Left)) { return }
+        if ($w -ge (Get-Left) -or ($null -ne $f0 -and $sw.Elapsed.TotalSeconds + $w - $f0 -ge $FaultBudgetSeconds)) { return }
         Start-Sleep -Milliseconds ([int]($w * 1000))
     }
 }
@@ -165,24 +284,15 @@ function Invoke-Get([string]$Phase, [string]$Url) {
 function Get-Token {
     # Refresh five minutes before expiry, so that no request leaves with a token that lapses on the way.
     if ($st.tok -and $st.exp - [DateTimeOffset]::UtcNow.ToUnixTimeSeconds() -gt 300) { return $true }
-    $o = Invoke-Get 'imds' ($ImdsEndpoint.TrimEnd('/') + '/metadata/identity/oauth2/token?api-version=2018-02-01&resource=' + [Uri]::EscapeDataString($ArmEndpoint))
-    if ($null -eq $o) { return $false }
-    $st.tok = Get-Field $o 'access_token'
-    $st.exp = [long](Get-Field $o 'expires_on')
-    $cl = $null
-    try {
-        $p = $st.tok.Split('.')[1].Replace('-', '+').Replace('_', '/')
-        $p += '=' * ((4 - $p.Length % 4) % 4)
-        $cl = ConvertFrom-Json ([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($p))) @dk
-    } catch { }
-    $e = Get-Field $cl 'exp'
-    if ($e) { $st.exp = [long]$e }
+    $st.tok = $null
+    if ($null -eq (Invoke-Get 'imds' ($ImdsEndpoint.TrimEnd('/') + '/metadata/identity/oauth2/token?api-version=2018-02-01&resource=' + [Uri]::EscapeDataString($ArmEndpoint)))) { return $false }
+    $c = $st.cl
     $st.id = [ordered]@{
-        objectId   = Get-Field $cl 'oid'
-        tenantId   = Get-Field $cl 'tid'
-        resourceId = Get-Field $cl 'xms_mirid'
-        audience   = Get-Field $cl 'aud'
-        expiresOn  = [DateTimeOffset]::FromUnixTimeSeconds($st.exp).UtcDateTime.ToString('s') + 'Z'
+        objectId = Get-Safe (Get-Str $c 'oid')
+        tenantId = Get-Safe (Get-Str $c 'tid')
+        resourceId = Get-Safe (Get-Str $c 'xms_mirid')
+        audience = Get-Safe (Get-Str $c 'aud')
+        expiresOn = [DateTimeOffset]::FromUnixTimeSeconds($st.exp).UtcDateTime.ToString('s') + 'Z'
     }
     $true
 }
@@ -193,30 +303,40 @@ function ConvertTo-ReportJson($Report) {
 }
 
 $rg = $perm = $null
-$g = Invoke-Get 'resourceGroup' ($base + '?api-version=2022-09-01')
-if ($null -ne $g) {
-    $t = [ordered]@{}
-    $tg = Get-Field $g 'tags'
-    if ($tg) { foreach ($p in $tg.PSObject.Properties) { $t[$p.Name] = $p.Value } }
-    $rg = [ordered]@{ id = Get-Field $g 'id'; name = Get-Field $g 'name'; location = Get-Field $g 'location'; provisioningState = Get-Field (Get-Field $g 'properties') 'provisioningState'; tags = $t }
-    $q = Invoke-Get 'permissions' ($base + '/providers/Microsoft.Authorization/permissions?api-version=2022-04-01')
-    if ($null -ne $q) {
-        $perm = @(foreach ($p in @(Get-Field $q 'value')) {
-                [ordered]@{ actions = @(Get-Field $p 'actions'); notActions = @(Get-Field $p 'notActions'); dataActions = @(Get-Field $p 'dataActions'); notDataActions = @(Get-Field $p 'notDataActions') }
-            })
-        $st.err = $null
+# Whatever an answer holds, the probe ends with its report: an unforeseen error becomes one too.
+try {
+    $g = Invoke-Get 'resourceGroup' ($base + '?api-version=2022-09-01')
+    if ($null -ne $g) {
+        $t = [ordered]@{}
+        $v = Get-Field $g 'tags'
+        if ($v -is [Collections.IDictionary]) { $k = @($v.Keys) } else { $k = @(if (Test-Obj $v) { $v.PSObject.Properties.Name }) }
+        # [ordered] is case-insensitive: tag names that differ only in case become one (the last value), as Azure treats them.
+        foreach ($p in $k) { $x = Get-Field $v $p; if ($x -is [string]) { $t[[string]$p] = $x } }
+        $rg = [ordered]@{ id = Get-Str $g 'id'; name = Get-Str $g 'name'; location = Get-Str $g 'location'; provisioningState = Get-Str (Get-Field $g 'properties') 'provisioningState'; tags = $t }
+        $q = Invoke-Get 'permissions' ($base + '/providers/Microsoft.Authorization/permissions?api-version=2022-04-01')
+        if ($null -ne $q) {
+            $perm = @(foreach ($p in (Get-Field $q 'value')) {
+                    $e = [ordered]@{}
+                    foreach ($n in $nm) { $e[$n] = Get-List $p $n }
+                    $e
+                })
+            $st.err = $null
+        }
     }
+} catch {
+    $perm = $null
+    $st.err = [ordered]@{ phase = $st.ph; status = $null; code = 'ProbeError'; message = "$($_.Exception.GetType().Name)"; requestId = $null }
 }
 $rep = [ordered]@{
-    schema         = 'identitylab.probe/v1'
-    ok             = $null -ne $perm
-    resourceGroup  = $rg
-    identity       = $st.id
-    permissions    = $perm
-    attempts       = $st.att
+    schema = 'identitylab.probe/v1'
+    ok = $null -ne $perm
+    resourceGroup = $rg
+    identity = $st.id
+    permissions = $perm
+    attempts = $st.att
     elapsedSeconds = [Math]::Round($sw.Elapsed.TotalSeconds, 1)
-    trimmed        = @()
-    error          = $st.err
+    trimmed = @()
+    error = $st.err
 }
 # The extension keeps only the tail of stdout: the report must fit, whatever the tags.
 $j = ConvertTo-ReportJson $rep

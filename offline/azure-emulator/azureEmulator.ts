@@ -46,6 +46,7 @@ import {
   IMDS_RESOURCE_REQUIRED,
   imdsApiVersionError,
   imdsFaultBody,
+  imdsResourceNotFound,
 } from "./errors";
 import { decodeJwt, keyId, opaque, signJwt, verifyJwtSignature, type JwtClaims } from "./jwt";
 import { BUILT_IN_ROLES, normalizeScope, RESOURCE_GROUP_READ, roleGrants, scopeCovers, type RoleDefinition } from "./rbac";
@@ -68,6 +69,10 @@ export interface Fault {
   hang?: boolean;
   /** 200 with invalid (truncated) JSON. */
   malformed?: boolean;
+  /** 200 whose chunked body never ends, sent as fast as the client reads (a runaway proxy or server). */
+  endless?: boolean;
+  /** 200 whose body trickles: one byte every `delayMs` (default 200 ms), never complete. */
+  trickle?: boolean;
 }
 
 export interface RecordedRequest {
@@ -85,7 +90,7 @@ export interface RecordedRequest {
   /** Which listener got it. */
   server: "imds" | "arm-http" | "arm-https";
   /** The fault kind applied, when faulted. */
-  fault?: "status" | "body" | "delay" | "reset" | "hang" | "malformed";
+  fault?: "status" | "body" | "delay" | "reset" | "hang" | "malformed" | "endless" | "trickle";
   /** ARM only: the `oid` of a token that passed verification (never the token itself). */
   callerObjectId?: string;
 }
@@ -186,6 +191,7 @@ export class AzureEmulator {
   private readonly assignments: RoleAssignmentInfo[] = [];
   private readonly faults: Record<Endpoint, Fault[]> = { imds: [], resourceGroup: [], permissions: [] };
   private readonly readBuckets = new Map<string, { tokens: number; at: number }>();
+  private tokenResources: readonly string[] | null = null;
 
   private started = false;
   private stopping: Promise<void> | null = null;
@@ -306,9 +312,17 @@ export class AzureEmulator {
       subscriptionId,
       name: rg.name,
       location: rg.location,
-      tags: rg.tags ? { ...rg.tags } : undefined,
+      tags: rg.tags ? mergeTagNames(rg.tags) : undefined,
     });
     return rgId(subscriptionId, rg.name);
+  }
+
+  /**
+   * Resources Entra ID knows in this tenant (null: any). IMDS answers any other `resource` with Entra's
+   * AADSTS500011 (errors.ts imdsResourceNotFound), as it does for another cloud's ARM endpoint.
+   */
+  setTokenResources(resources: readonly string[] | null): void {
+    this.tokenResources = resources ? [...resources] : null;
   }
 
   removeResourceGroup(name: string, subscriptionId?: string): void {
@@ -462,6 +476,7 @@ export class AzureEmulator {
     endpoint: Endpoint,
     rec: RecordedRequest,
     req: http.IncomingMessage,
+    res: http.ServerResponse,
     send: (status: number, body: string, headers: Record<string, string>) => void,
     defaultBody: (status: number, headers: Record<string, string>) => string,
     normal: () => void,
@@ -473,13 +488,17 @@ export class AzureEmulator {
       ? "reset"
       : fault.hang
         ? "hang"
-        : fault.malformed
-          ? "malformed"
-          : fault.status !== undefined
-            ? "status"
-            : fault.body !== undefined
-              ? "body"
-              : "delay";
+        : fault.endless
+          ? "endless"
+          : fault.trickle
+            ? "trickle"
+            : fault.malformed
+              ? "malformed"
+              : fault.status !== undefined
+                ? "status"
+                : fault.body !== undefined
+                  ? "body"
+                  : "delay";
     const act = () => {
       if (fault.reset) {
         const socket = req.socket as Socket & { resetAndDestroy?: () => void };
@@ -489,6 +508,11 @@ export class AzureEmulator {
       }
       if (fault.hang) return; // stop() destroys the socket
       const headers = { ...(fault.headers ?? {}) };
+      if (fault.endless || fault.trickle) {
+        rec.status = 200;
+        streamForever(res, fault.trickle ? (fault.delayMs ?? 200) : 0, headers, (ms, fn) => this.later(ms, fn));
+        return;
+      }
       if (fault.malformed) {
         send(200, MALFORMED[endpoint], headers);
       } else if (fault.status !== undefined || fault.body !== undefined) {
@@ -498,7 +522,7 @@ export class AzureEmulator {
         normal();
       }
     };
-    if (fault.delayMs && fault.delayMs > 0 && !fault.hang) this.later(fault.delayMs, act);
+    if (fault.delayMs && fault.delayMs > 0 && !fault.hang && !fault.trickle) this.later(fault.delayMs, act);
     else act();
     return true;
   }
@@ -515,7 +539,7 @@ export class AzureEmulator {
       writeResponse(res, status, body, { "Content-Type": "application/json; charset=utf-8", ...headers });
     };
     const normal = () => this.answerImds(req, url, endpoint, send);
-    if (endpoint === "imds" && this.applyFault("imds", rec, req, send, (s) => JSON.stringify(imdsFaultBody(s)), normal)) return;
+    if (endpoint === "imds" && this.applyFault("imds", rec, req, res, send, (s) => JSON.stringify(imdsFaultBody(s)), normal)) return;
     normal();
   }
 
@@ -549,6 +573,7 @@ export class AzureEmulator {
     if (!resource) return json(400, IMDS_RESOURCE_REQUIRED);
     const id = this.identity;
     if (!id) return json(400, IMDS_IDENTITY_NOT_FOUND);
+    if (this.tokenResources && !this.tokenResources.includes(resource)) return json(400, imdsResourceNotFound(resource, this.tenantId));
     // client_id / object_id / msi_res_id select a user-assigned identity; only this VM's
     // system-assigned one exists here, so they must name it (msi_res_id never can).
     const clientId = url.searchParams.get("client_id");
@@ -633,7 +658,7 @@ export class AzureEmulator {
           }),
         );
       };
-      if (this.applyFault(ep, rec, req, send, defaultBody, normal)) return;
+      if (this.applyFault(ep, rec, req, res, send, defaultBody, normal)) return;
     }
     normal();
   }
@@ -792,6 +817,47 @@ const MALFORMED: Record<Endpoint, string> = {
     '{"id":"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg","name":"rg","type":"Microsoft.Resources/resourceGroups","locat',
   permissions: '{"value":[{"actions":["*/read"],"notActions":[',
 };
+
+/**
+ * "Tag names are case-insensitive for operations. A tag with a tag name, regardless of the casing, is updated or
+ * retrieved." (https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/tag-resources#limitations):
+ * names that differ only in case are one tag, so ARM never returns both. The first spelling stays, the last value wins.
+ */
+function mergeTagNames(tags: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const spelled = new Map<string, string>();
+  for (const [k, v] of Object.entries(tags)) {
+    const name = spelled.get(k.toLowerCase()) ?? k;
+    spelled.set(k.toLowerCase(), name);
+    out[name] = v;
+  }
+  return out;
+}
+
+/** A 200 whose body never ends: chunks as fast as the client takes them, or one byte per `everyMs`. */
+function streamForever(
+  res: http.ServerResponse,
+  everyMs: number,
+  headers: Record<string, string>,
+  later: (ms: number, fn: () => void) => void,
+): void {
+  if (res.destroyed || res.writableEnded) return;
+  res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", ...headers });
+  res.write('{"value":"');
+  const chunk = Buffer.alloc(64 * 1024, "a");
+  const pump = () => {
+    if (res.destroyed) return;
+    if (everyMs > 0) {
+      res.write("a");
+      later(everyMs, pump);
+      return;
+    }
+    while (!res.destroyed && res.write(chunk));
+    if (!res.destroyed) res.once("drain", pump);
+  };
+  res.on("error", () => undefined);
+  pump();
+}
 
 function rgKey(subscriptionId: string, name: string): string {
   return `${subscriptionId.toLowerCase()}/${name.toLowerCase()}`;

@@ -544,6 +544,36 @@ describe("AzureEmulator", () => {
     });
   });
 
+  describe("Entra ID and tags", () => {
+    it("a resource the tenant does not know gets AADSTS500011 in IMDS's 400, as for another cloud's ARM", async () => {
+      emu.setTokenResources(["https://management.usgovcloudapi.net/"]);
+      try {
+        const r = await call(tokenUrl(emu), { headers: { Metadata: "true" } });
+        expect(r.status).toBe(400);
+        expect(r.json.error).toBe("invalid_resource");
+        expect(r.json.error_description).toMatch(
+          /^AADSTS500011: The resource principal named https:\/\/management\.azure\.com\/ was not found in the tenant named/,
+        );
+        expect(await imdsToken(emu, "https://management.usgovcloudapi.net/")).toMatch(/^eyJ/);
+      } finally {
+        emu.setTokenResources(null);
+      }
+      expect((await call(tokenUrl(emu), { headers: { Metadata: "true" } })).status).toBe(200);
+    });
+
+    it("tag names that differ only in case are one tag: ARM never returns both", async () => {
+      emu.assignRole({ scope: `/subscriptions/${SUB}`, roleDefinitionId: READER_ROLE_ID, principalId: PRINCIPAL });
+      emu.addResourceGroup({ name: "rg-tags", location: "westus", tags: { Env: "a", env: "b", Owner: "x" } });
+      try {
+        const r = await call(rgUrl(emu, "rg-tags"), bearer(token));
+        expect(r.json.tags).toEqual({ Env: "b", Owner: "x" });
+        expect(r.text).not.toMatch(/"env"/);
+      } finally {
+        emu.removeResourceGroup("rg-tags");
+      }
+    });
+  });
+
   describe("faults", () => {
     beforeEach(() => {
       emu.assignRole({ scope: `/subscriptions/${SUB}`, roleDefinitionId: READER_ROLE_ID, principalId: PRINCIPAL });
@@ -588,6 +618,30 @@ describe("AzureEmulator", () => {
       const p = await call(permUrl(emu, "rg-a"), bearer(token));
       expect([p.status, p.json.error.code]).toEqual([500, "InternalServerError"]);
       expect((await call(permUrl(emu, "rg-a"), bearer(token))).status).toBe(200);
+    });
+
+    it("endless: a 200 whose body never ends, as fast as it is read", async () => {
+      emu.injectFaults("resourceGroup", { endless: true });
+      const res = await fetch(rgUrl(emu, "rg-a"), bearer(token));
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      let bytes = 0;
+      while (bytes < 3 * 1024 * 1024) bytes += (await reader.read()).value!.length;
+      await reader.cancel();
+      expect(emu.requests[0]).toMatchObject({ status: 200, fault: "endless" });
+    });
+
+    it("trickle: a 200 whose body arrives a byte at a time and never completes", async () => {
+      emu.injectFaults("permissions", { trickle: true, delayMs: 20 });
+      const res = await fetch(permUrl(emu, "rg-a"), bearer(token));
+      const reader = res.body!.getReader();
+      let text = "";
+      const t0 = Date.now();
+      while (Date.now() - t0 < 300) text += Buffer.from((await reader.read()).value!).toString();
+      await reader.cancel();
+      expect(text.startsWith('{"value":"a')).toBe(true);
+      expect(text.length).toBeLessThan(40);
+      expect(emu.requests[0]).toMatchObject({ status: 200, fault: "trickle" });
     });
 
     it("body: raw text instead of the default body", async () => {

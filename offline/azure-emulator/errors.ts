@@ -29,6 +29,8 @@
  * (ARM throttling and the Retry-After header: https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/request-limits-and-throttling)
  */
 
+import { randomUUID } from "node:crypto";
+
 export interface ImdsErrorBody {
   error: string;
   error_description: string;
@@ -118,6 +120,50 @@ export function dotnetUtc(date: Date): string {
   const h12 = h24 % 12 === 0 ? 12 : h24 % 12;
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${date.getUTCMonth() + 1}/${date.getUTCDate()}/${date.getUTCFullYear()} ${h12}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} ${h24 < 12 ? "AM" : "PM"}`;
+}
+
+/**
+ * IMDS's 400 when Microsoft Entra ID has no service principal for the requested `resource` in the VM's tenant,
+ * e.g. another cloud's ARM endpoint. Body as IMDS relays it (AzureAD/microsoft-authentication-library-for-dotnet
+ * issue #3979, "VM Managed Identity throws wrong exception when wrong resource is passed"; the AADSTS500011 text
+ * also in Azure/azure-cli#16850).
+ */
+export function imdsResourceNotFound(resource: string, tenantId: string, now: Date = new Date()): ImdsErrorBody {
+  const stamp = now
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d+Z$/, "Z");
+  return {
+    error: "invalid_resource",
+    error_description:
+      `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ${tenantId}. This can ` +
+      `happen if the application has not been installed by the administrator of the tenant or consented to by any ` +
+      `user in the tenant. You might have sent your authentication request to the wrong tenant.\r\n` +
+      `Trace ID: ${randomUUID()}\r\nCorrelation ID: ${randomUUID()}\r\nTimestamp: ${stamp}`,
+  };
+}
+
+/**
+ * A continuous access evaluation (CAE) claims challenge from ARM: 401 with
+ * `WWW-Authenticate: Bearer ..., error="insufficient_claims", claims="<base64 JSON>"` (Microsoft identity platform,
+ * "Claims challenges, claims requests and client capabilities",
+ * https://learn.microsoft.com/en-us/entra/identity-platform/claims-challenge, and "Continuous access evaluation",
+ * https://learn.microsoft.com/en-us/entra/identity/conditional-access/concept-continuous-access-evaluation).
+ * The header and the claims value are the documented example; Microsoft does not document ARM's body for it, so the
+ * body is ARM's generic InvalidAuthenticationToken shape.
+ */
+export function armClaimsChallenge(): { status: 401; headers: Record<string, string>; body: string } {
+  return {
+    status: 401,
+    headers: {
+      "WWW-Authenticate":
+        'Bearer authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="insufficient_claims", ' +
+        'claims="eyJhY2Nlc3NfdG9rZW4iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZSwgInZhbHVlIjoiMTYwNDEwNjY1MSJ9fX0="',
+    },
+    body: JSON.stringify(
+      armError("InvalidAuthenticationToken", "The access token requires additional claims (continuous access evaluation)."),
+    ),
+  };
 }
 
 export const DEFAULT_ARM_AUDIENCES: readonly string[] = [

@@ -45,6 +45,8 @@ const SCENARIOS = {
   "no-dependency": ["--mutate", "no-dependency", ...race],
   control: race,
   badConfig: ["--config", "rdpSourceCidr=0.0.0.0/0"],
+  bogusGroup: ["--fault", "resourceGroup:200"],
+  bogusPermissions: ["--fault", "permissions:200"],
 } satisfies Record<string, string[]>;
 type Scenario = keyof typeof SCENARIOS;
 /**
@@ -55,7 +57,7 @@ type Scenario = keyof typeof SCENARIOS;
 const LANES: Scenario[][] = [
   ["troubled", "wrong-scope", "badConfig"],
   ["no-dependency", "control", "devStack", "plain"],
-  ["wrong-principal", "role-without-read"],
+  ["wrong-principal", "role-without-read", "bogusGroup", "bogusPermissions"],
 ];
 
 async function rehearseInSequence(names: Scenario[]): Promise<Array<[Scenario, Run]>> {
@@ -210,4 +212,17 @@ test("bad config: nothing is created, and the error names the key", () => {
   expect(run.result.errors.join("\n")).toMatch(/identity-lab:rdpSourceCidr: "0.0.0.0\/0" would open RDP to the whole Internet/);
   // Printed once: the error the program threw also comes back as the Stack's unhandled rejections.
   expect(run.result.errors).toHaveLength(1);
+});
+
+test.each([
+  ["bogusGroup", "resourceGroup:200", /ARM answered 200 in phase resourceGroup, but not with what was asked for/],
+  ["bogusPermissions", "permissions:200", /ARM answered 200 in phase permissions, but not with what was asked for/],
+] as const)("a bogus 200 (%s, --fault %s) is no success: the update fails with the probe's reason", (name, _fault, cause) => {
+  const run = runs[name];
+  expect(run.code).toBe(1);
+  expect(run.result.outputs.probeStatus).toBe("failed");
+  expect(run.result.errors).toHaveLength(1);
+  expect(run.result.errors[0]).toMatch(cause);
+  expect(run.result.errors[0]).toMatch(/Next step: check that the probe reaches the cloud's ARM endpoint directly/);
+  expect(run.result.teardown.leftovers).toEqual([]);
 });

@@ -55,7 +55,7 @@ test("the program's exact command runs in pwsh and reports what the script file 
       env: { IDENTITYLAB_IMDS_ENDPOINT: emulator.imdsUrl, IDENTITYLAB_ARM_URL: emulator.armUrl },
     }),
   ]);
-  expect(embedded.code).toBe(0);
+  expect({ code: embedded.code, stderr: embedded.stderr }).toEqual({ code: 0, stderr: "" });
   expect(embedded.stderr).toBe("");
   const report = JSON.parse(lastLine(embedded.stdout));
   expect(report).toMatchObject({ schema: "identitylab.probe/v1", ok: true, resourceGroup: { name: rgName } });

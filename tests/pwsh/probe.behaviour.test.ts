@@ -1,180 +1,12 @@
 /**
- * The probe, run by real PowerShell against the IMDS/ARM emulator, with its
- * timing parameters scaled down (backoff 0.05 s, cap 0.2 s, request timeout
- * 1 s). Every case also checks the invariants of probe/contract.md: exit 0,
- * the report is the last stdout line, compact, < 3,500 bytes, ASCII, and no
- * access token anywhere in stdout or stderr.
- *
- * Cases are independent (one emulator each) and run concurrently.
+ * The probe, run by real PowerShell against the IMDS/ARM emulator (fixture: probeLab.ts).
+ * Cases are independent (one emulator each) and run concurrently. Time is compressed
+ * through the probe's own seams (-RetryBaseSeconds, -RetryCapSeconds, -DeadlineSeconds,
+ * -FaultBudgetSeconds) except where a case is about real time; one case runs at the
+ * probe's default timing.
  */
-import { AzureEmulator, READER_ROLE_ID, type Fault, type Endpoint } from "../../offline/azure-emulator";
-import { runProbe, type ProbeRun } from "../../offline/pwsh";
-
-const RG = "rg-identity-lab";
-// Scaled-down timing. The request timeout stays generous so that a slow pwsh start on a busy CI machine
-// is not mistaken for a hang; the hang cases set it to 1 s themselves.
-const FAST = { RetryBaseSeconds: 0.05, RetryCapSeconds: 0.2, RequestTimeoutSeconds: 5 };
-// A base64url-encoded JSON object, as every JWS header and payload is: a whole token or a piece of one.
-const JWT_LIKE = /eyJ[A-Za-z0-9_-]{8,}/;
-
-interface Lab {
-  emu: AzureEmulator;
-  /** Epoch ms from which the emulator's RecordedRequest.atMs counts. */
-  t0: number;
-  scope: string;
-}
-
-interface LabOptions {
-  role?: "resourceGroup" | "subscription" | "none";
-  addResourceGroup?: boolean;
-  tags?: Record<string, string>;
-  /** Use the emulator whose IMDS tokens live 200 s (inside the probe's 5-minute refresh window). */
-  shortLivedTokens?: boolean;
-  faults?: Partial<Record<Endpoint, Fault[]>>;
-}
-
-/**
- * Emulators are started once and reused: start() generates an RSA key and a certificate
- * synchronously, which would stall the event loop (and so every other case's emulator) if it
- * happened while probes run. Two slots also cap concurrent pwsh processes at the 2 CI cores.
- */
-interface Slot {
-  lab: Lab;
-  identity: NonNullable<AzureEmulator["vmIdentity"]>;
-}
-const SLOTS = 2;
-let pool: Promise<{ slots: Slot[]; shortLived: Slot }> | undefined;
-const free: Slot[] = [];
-const waiting: ((slot: Slot) => void)[] = [];
-
-async function startSlot(options?: { tokenLifetimeSeconds?: number }): Promise<Slot> {
-  const emu = new AzureEmulator(options);
-  await emu.start();
-  const lab = { emu, t0: emu.startedAtMs, scope: `/subscriptions/${emu.subscriptionId}/resourceGroups/${RG}` };
-  return { lab, identity: emu.vmIdentity! };
-}
-
-function getPool() {
-  if (!pool) {
-    pool = (async () => {
-      const slots: Slot[] = [];
-      for (let i = 0; i < SLOTS; i++) slots.push(await startSlot());
-      const shortLived = await startSlot({ tokenLifetimeSeconds: 200 });
-      free.push(...slots);
-      return { slots, shortLived };
-    })();
-  }
-  return pool;
-}
-
-async function acquire(): Promise<Slot> {
-  await getPool();
-  const slot = free.pop();
-  return slot ?? new Promise<Slot>((resolve) => waiting.push(resolve));
-}
-
-function release(slot: Slot): void {
-  const next = waiting.shift();
-  if (next) next(slot);
-  else free.push(slot);
-}
-
-function reset(slot: Slot): void {
-  const { emu } = slot.lab;
-  emu.clearFaults();
-  emu.clearRequests();
-  for (const a of emu.listRoleAssignments()) emu.removeRoleAssignment(a.id);
-  emu.removeResourceGroup(RG);
-  emu.setVmIdentity(slot.identity);
-}
-
-afterAll(async () => {
-  if (!pool) return;
-  const { slots, shortLived } = await pool;
-  await Promise.all([...slots, shortLived].map((s) => s.lab.emu.stop()));
-});
-
-async function withLab(options: LabOptions, body: (lab: Lab) => Promise<void>): Promise<void> {
-  const slot = await acquire();
-  const own = options.shortLivedTokens ? (await getPool()).shortLived : slot;
-  try {
-    reset(own);
-    const { emu, scope } = own.lab;
-    if (options.addResourceGroup !== false) emu.addResourceGroup({ name: RG, location: "westus", tags: options.tags ?? { env: "lab" } });
-    const role = options.role ?? "resourceGroup";
-    if (role !== "none") {
-      emu.assignRole({
-        scope: role === "subscription" ? `/subscriptions/${emu.subscriptionId}` : scope,
-        roleDefinitionId: READER_ROLE_ID,
-        principalId: emu.vmIdentity!.principalId,
-      });
-    }
-    for (const [endpoint, faults] of Object.entries(options.faults ?? {})) emu.injectFaults(endpoint as Endpoint, ...faults!);
-    await body(own.lab);
-  } finally {
-    reset(own);
-    release(slot);
-  }
-}
-
-async function until(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-function probe(lab: Lab, params: Record<string, string | number> = {}, mode: "embedded" | "file" = "embedded"): Promise<ProbeRun> {
-  return runProbe({
-    mode,
-    params: { SubscriptionId: lab.emu.subscriptionId, ResourceGroupName: RG, DeadlineSeconds: 8, ...FAST, ...params },
-    env: { IDENTITYLAB_IMDS_ENDPOINT: lab.emu.imdsUrl, IDENTITYLAB_ARM_URL: lab.emu.armUrl },
-  });
-}
-
-function leaksToken(text: string): boolean {
-  return JWT_LIKE.test(text);
-}
-
-/** The contract's invariants, for every run. */
-function expectContract(run: ProbeRun): any {
-  const context = `stdout:\n${run.stdout}\nstderr:\n${run.stderr}`;
-  if (run.code !== 0 || run.report === null)
-    throw new Error(`probe exited ${run.code} (${run.signal}) without a parseable report\n${context}`);
-  expect(run.stderr).toBe("");
-  expect(leaksToken(run.stdout) || leaksToken(run.stderr)).toBe(false);
-  expect(Buffer.byteLength(run.lastLine, "utf8")).toBeLessThan(3500);
-  expect(run.lastLine).toMatch(/^[\x20-\x7e]+$/);
-  expect(run.lastLine.startsWith('{"schema":"identitylab.probe/v1"')).toBe(true);
-  const r = run.report;
-  expect(Object.keys(r)).toEqual([
-    "schema",
-    "ok",
-    "resourceGroup",
-    "identity",
-    "permissions",
-    "attempts",
-    "elapsedSeconds",
-    "trimmed",
-    "error",
-  ]);
-  expect(Object.keys(r.attempts)).toEqual(["imds", "resourceGroup", "permissions"]);
-  expect(Array.isArray(r.trimmed)).toBe(true);
-  // Progress lines are short.
-  for (const line of run.stdout.split(/\r?\n/).slice(0, -2)) expect(line.length).toBeLessThan(120);
-  if (r.ok) {
-    expect(r.error).toBeNull();
-  } else {
-    expect(Object.keys(r.error)).toEqual(["phase", "status", "code", "message", "requestId"]);
-    expect(typeof r.error.message).toBe("string");
-  }
-  return r;
-}
-
-function requests(lab: Lab, endpoint: Endpoint) {
-  return lab.emu.requests.filter((q) => q.endpoint === endpoint);
-}
+import { READER_ROLE_ID, type Fault } from "../../offline/azure-emulator";
+import { expectContract, leaksToken, probe, requests, RG, until, withLab } from "./probeLab";
 
 describe("probe behaviour against the emulator", () => {
   test("the token detector used below does catch a real token (negative control)", async () => {
@@ -187,38 +19,41 @@ describe("probe behaviour against the emulator", () => {
     });
   });
 
-  test.concurrent("reads the resource group and the identity's permissions (embedded, as on the VM)", async () => {
-    await withLab({ tags: { env: "lab", owner: "identity-lab" } }, async (lab) => {
-      const run = await probe(lab);
-      const r = expectContract(run);
-      const id = lab.emu.vmIdentity!;
-      expect(r.ok).toBe(true);
-      expect(r.resourceGroup).toEqual({
-        id: lab.scope,
-        name: RG,
-        location: "westus",
-        provisioningState: "Succeeded",
-        tags: { env: "lab", owner: "identity-lab" },
+  test.concurrent(
+    "reads the resource group and the identity's permissions (embedded, as on the VM, at the probe's default timing)",
+    async () => {
+      await withLab({ tags: { env: "lab", owner: "identity-lab" } }, async (lab) => {
+        const run = await probe(lab, {}, "embedded", "default");
+        const r = expectContract(run);
+        const id = lab.emu.vmIdentity!;
+        expect(r.ok).toBe(true);
+        expect(r.resourceGroup).toEqual({
+          id: lab.scope,
+          name: RG,
+          location: "westus",
+          provisioningState: "Succeeded",
+          tags: { env: "lab", owner: "identity-lab" },
+        });
+        expect(r.identity).toMatchObject({
+          objectId: id.principalId,
+          tenantId: lab.emu.tenantId,
+          resourceId: id.resourceId,
+          audience: "https://management.azure.com/",
+        });
+        const expiresIn = Date.parse(r.identity.expiresOn) - Date.now();
+        expect(r.identity.expiresOn).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+        expect(expiresIn).toBeGreaterThan(86000_000);
+        expect(expiresIn).toBeLessThan(86400_000);
+        expect(r.permissions).toEqual([{ actions: ["*/read"], notActions: [], dataActions: [], notDataActions: [] }]);
+        expect(r.attempts).toEqual({ imds: 1, resourceGroup: 1, permissions: 1 });
+        expect(r.trimmed).toEqual([]);
+        const rgReq = requests(lab, "resourceGroup")[0];
+        expect(rgReq.query["api-version"] >= "2022-09-01").toBe(true);
+        expect(requests(lab, "permissions")[0].query["api-version"]).toBe("2022-04-01");
+        expect(requests(lab, "imds")[0].query.resource).toBe("https://management.azure.com/");
       });
-      expect(r.identity).toMatchObject({
-        objectId: id.principalId,
-        tenantId: lab.emu.tenantId,
-        resourceId: id.resourceId,
-        audience: "https://management.azure.com/",
-      });
-      const expiresIn = Date.parse(r.identity.expiresOn) - Date.now();
-      expect(r.identity.expiresOn).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-      expect(expiresIn).toBeGreaterThan(86000_000);
-      expect(expiresIn).toBeLessThan(86400_000);
-      expect(r.permissions).toEqual([{ actions: ["*/read"], notActions: [], dataActions: [], notDataActions: [] }]);
-      expect(r.attempts).toEqual({ imds: 1, resourceGroup: 1, permissions: 1 });
-      expect(r.trimmed).toEqual([]);
-      const rgReq = requests(lab, "resourceGroup")[0];
-      expect(rgReq.query["api-version"] >= "2022-09-01").toBe(true);
-      expect(requests(lab, "permissions")[0].query["api-version"]).toBe("2022-04-01");
-      expect(requests(lab, "imds")[0].query.resource).toBe("https://management.azure.com/");
-    });
-  });
+    },
+  );
 
   test.concurrent("runs as a script file too, and a one-element permissions list stays a list", async () => {
     await withLab({ tags: {} }, async (lab) => {
@@ -286,6 +121,17 @@ describe("probe behaviour against the emulator", () => {
     });
   });
 
+  test.concurrent("throttling that names its end (429 + Retry-After) is waited out past the fault budget", async () => {
+    const throttled = { status: 429, headers: { "Retry-After": "1" } };
+    await withLab({ faults: { resourceGroup: [throttled, throttled] } }, async (lab) => {
+      const r = expectContract(await probe(lab, { FaultBudgetSeconds: 0.3 }));
+      expect(r.ok).toBe(true);
+      const rg = requests(lab, "resourceGroup");
+      expect(rg.map((q) => q.status)).toEqual([429, 429, 200]);
+      expect(rg[2].atMs - rg[0].atMs).toBeGreaterThanOrEqual(1980);
+    });
+  });
+
   test.concurrent("retries ARM 5xx answers", async () => {
     await withLab(
       { faults: { resourceGroup: [{ status: 500 }, { status: 502 }, { status: 503 }], permissions: [{ status: 500 }] } },
@@ -331,7 +177,7 @@ describe("probe behaviour against the emulator", () => {
       const r = expectContract(run);
       expect(r.ok).toBe(false);
       expect(r.error).toMatchObject({ phase: "resourceGroup", status: null, code: "Timeout", requestId: null });
-      expect(r.elapsedSeconds).toBeLessThanOrEqual(3.2);
+      expect(r.elapsedSeconds).toBeLessThanOrEqual(3.6);
       expect(r.identity).not.toBeNull();
       expect(r.resourceGroup).toBeNull();
       expect(r.permissions).toBeNull();
@@ -350,7 +196,8 @@ describe("probe behaviour against the emulator", () => {
       expect(r.resourceGroup).toBeNull();
       expect(r.permissions).toBeNull();
       expect(r.identity).not.toBeNull();
-      expect(r.elapsedSeconds).toBeLessThan(3);
+      // Well before the 8 s deadline: nothing was waited for (the request log above shows no retry).
+      expect(r.elapsedSeconds).toBeLessThan(6);
     });
   });
 
@@ -366,16 +213,18 @@ describe("probe behaviour against the emulator", () => {
     );
   });
 
-  test.concurrent("a role that never arrives ends in an AuthorizationFailed report within the deadline", async () => {
+  test.concurrent("a role that never arrives is waited for the whole deadline, past the fault budget, then reported", async () => {
     await withLab({ role: "none" }, async (lab) => {
-      const run = await probe(lab, { DeadlineSeconds: 3 });
+      const run = await probe(lab, { DeadlineSeconds: 3, FaultBudgetSeconds: 0.3 });
       const r = expectContract(run);
       expect(r.ok).toBe(false);
       expect(r.error).toMatchObject({ phase: "resourceGroup", status: 403, code: "AuthorizationFailed" });
       expect(r.error.requestId).toMatch(/^[0-9a-f-]{36}$/);
-      // The last request's timeout is clamped to the deadline; 0.2 s allows for rounding and a slow machine.
-      expect(r.elapsedSeconds).toBeLessThanOrEqual(3.2);
-      expect(r.attempts.resourceGroup).toBeGreaterThan(5);
+      // The last request's timeout is clamped to the deadline; 0.6 s allows for rounding and a busy machine.
+      expect(r.elapsedSeconds).toBeLessThanOrEqual(3.6);
+      // Patience: it kept asking well past the 0.3 s budget that other faults get.
+      expect(r.elapsedSeconds).toBeGreaterThan(2);
+      expect(r.attempts.resourceGroup).toBeGreaterThan(4);
       expect(r.attempts.resourceGroup).toBeLessThan(3 / 0.18 + 6);
       expect(r.identity).not.toBeNull();
       expect(r.resourceGroup).toBeNull();
@@ -384,31 +233,37 @@ describe("probe behaviour against the emulator", () => {
 
   test.concurrent("a Retry-After beyond the deadline ends the probe now rather than sleeping into it", async () => {
     await withLab({ faults: { resourceGroup: [{ status: 429, headers: { "Retry-After": "60" } }] } }, async (lab) => {
-      const r = expectContract(await probe(lab, { DeadlineSeconds: 5 }));
+      const r = expectContract(await probe(lab, { DeadlineSeconds: 10 }));
       expect(r.ok).toBe(false);
       expect(r.error).toMatchObject({ phase: "resourceGroup", status: 429 });
       expect(r.attempts.resourceGroup).toBe(1);
-      expect(r.elapsedSeconds).toBeLessThan(3);
+      // Not slept into the 10 s deadline (generous: a busy machine is slow, not that slow).
+      expect(r.elapsedSeconds).toBeLessThan(6);
     });
   });
 
-  test.concurrent("IMDS that keeps failing ends in an imds report within the deadline", async () => {
+  test.concurrent("IMDS 5xx that persists ends with an imds report within the fault budget, long before the deadline", async () => {
     const errors = Array.from({ length: 200 }, () => ({ status: 500 }));
     await withLab({ faults: { imds: errors } }, async (lab) => {
-      const r = expectContract(await probe(lab, { DeadlineSeconds: 2 }));
+      const r = expectContract(await probe(lab, { DeadlineSeconds: 30, FaultBudgetSeconds: 3 }));
       expect(r.ok).toBe(false);
       expect(r.error).toMatchObject({ phase: "imds", status: 500, requestId: null });
       expect(r.identity).toBeNull();
-      expect(r.elapsedSeconds).toBeLessThanOrEqual(2.2);
+      // Ended by the budget, not the 30 s deadline (generous: the CI machine may be busy).
+      expect(r.elapsedSeconds).toBeLessThan(15);
       // Retried (how often depends on the machine's speed: each attempt waits 0.05 s, 0.1 s, 0.2 s...).
       expect(r.attempts.imds).toBeGreaterThan(1);
       expect(r.attempts.resourceGroup).toBe(0);
+      // No attempt starts after the budget (3 s from the first failure), by the emulator's own clock.
+      const q = requests(lab, "imds");
+      expect(q[q.length - 1].atMs - q[0].atMs).toBeLessThan(3500);
     });
   });
 
   test.concurrent("a last attempt cut short by the deadline does not hide what the endpoint answered", async () => {
     await withLab({ faults: { imds: [{ status: 500 }, { hang: true }] } }, async (lab) => {
-      const r = expectContract(await probe(lab, { DeadlineSeconds: 2 }));
+      // 3 s: time for the 500 and a second attempt (which hangs into the deadline) even on a busy machine.
+      const r = expectContract(await probe(lab, { DeadlineSeconds: 3 }));
       expect(r.error).toMatchObject({ phase: "imds", status: 500 });
       expect(r.attempts.imds).toBe(2);
     });
@@ -456,12 +311,16 @@ describe("probe behaviour against the emulator", () => {
     );
   });
 
-  test.concurrent("malformed JSON until the deadline is reported as MalformedResponse", async () => {
+  test.concurrent("malformed JSON that persists is reported as MalformedResponse within the fault budget", async () => {
     const bad = Array.from({ length: 100 }, () => ({ malformed: true }));
     await withLab({ faults: { permissions: bad } }, async (lab) => {
-      const r = expectContract(await probe(lab, { DeadlineSeconds: 2 }));
+      const r = expectContract(await probe(lab, { DeadlineSeconds: 30, FaultBudgetSeconds: 3 }));
       expect(r.ok).toBe(false);
       expect(r.error).toMatchObject({ phase: "permissions", status: 200, code: "MalformedResponse" });
+      expect(r.elapsedSeconds).toBeLessThan(15);
+      expect(r.attempts.permissions).toBeGreaterThan(1);
+      const q = requests(lab, "permissions");
+      expect(q[q.length - 1].atMs - q[0].atMs).toBeLessThan(3500);
       expect(r.resourceGroup).not.toBeNull();
       expect(r.permissions).toBeNull();
     });
