@@ -81,50 +81,6 @@ describe("readProbeOutcome", () => {
   });
 });
 
-describe("summarizeOutcome: the stack's flat facts", () => {
-  test("a success: every fact from the report, and no problem", () => {
-    const o = readProbeOutcome({ substatuses: [{ code: "ComponentStatus/StdOut/succeeded", message: stdoutWith(successReport(RG)) }] }, RG);
-    expect(summarizeOutcome(o)).toEqual({
-      status: "succeeded",
-      resourceGroup: {
-        id: expect.stringMatching(new RegExp(`/resourceGroups/${RG}$`)),
-        name: RG,
-        location: "eastus2",
-        provisioningState: "Succeeded",
-        tags: { lab: "identity-lab" },
-      },
-      identityObjectId: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
-      permissions: [{ actions: ["*/read"], notActions: [], dataActions: [], notDataActions: [] }],
-      attempts: { imds: 1, resourceGroup: 4, permissions: 1 },
-      elapsedSeconds: 17.3,
-      problem: null,
-    });
-  });
-
-  test("a failure: what the report has, null for what it lacks, and the problem", () => {
-    const o = readProbeOutcome(
-      { substatuses: [{ code: "ComponentStatus/StdOut/succeeded", message: stdoutWith(forbiddenReport(RG)) }] },
-      RG,
-    );
-    const s = summarizeOutcome(o);
-    expect(s).toMatchObject({ status: "failed", resourceGroup: null, permissions: null, elapsedSeconds: 900.4 });
-    expect(s.identityObjectId).toBe("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
-    expect(s.problem).toEqual({
-      cause: expect.stringMatching(/ARM kept refusing/),
-      nextStep: expect.stringMatching(/az role assignment list/),
-    });
-  });
-
-  test("unreadable: no facts, only the problem", () => {
-    expect(summarizeOutcome(readProbeOutcome(undefined, RG))).toEqual({
-      status: "unreadable",
-      resourceGroup: null,
-      identityObjectId: null,
-      permissions: null,
-      attempts: null,
-      elapsedSeconds: null,
-      problem: { cause: expect.stringMatching(/no StdOut substatus/), nextStep: expect.stringMatching(/az vm extension show/) },
-    });
 describe("a success needs evidence, whatever the report's ok says", () => {
   const id = `/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${RG}`;
   const group = { id, name: RG, location: "eastus2", provisioningState: "Succeeded", tags: {} };
@@ -203,5 +159,52 @@ describe("token-like text never reaches an output or an error", () => {
     expect(text).toMatch(/denied; token was \[redacted\]/);
     const unreadable = readProbeOutcome(probeInstanceView("no report\n", `Bearer ${jwt}`) as any, RG);
     expect(JSON.stringify(unreadable)).not.toMatch(/eyJ[A-Za-z0-9_-]{8,}/);
+  });
+});
+
+describe("summarizeOutcome: the stack's flat facts", () => {
+  test("a success: every fact from the report, and no problem", () => {
+    const o = readProbeOutcome({ substatuses: [{ code: "ComponentStatus/StdOut/succeeded", message: stdoutWith(successReport(RG)) }] }, RG);
+    expect(summarizeOutcome(o)).toEqual({
+      status: "succeeded",
+      resourceGroup: {
+        id: expect.stringMatching(new RegExp(`/resourceGroups/${RG}$`)),
+        name: RG,
+        location: "eastus2",
+        provisioningState: "Succeeded",
+        tags: { lab: "identity-lab" },
+      },
+      identityObjectId: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+      permissions: [{ actions: ["*/read"], notActions: [], dataActions: [], notDataActions: [] }],
+      attempts: { imds: 1, resourceGroup: 4, permissions: 1 },
+      elapsedSeconds: 17.3,
+      problem: null,
+    });
+  });
+
+  test("a failure: what the report has, null for what it lacks, and the problem", () => {
+    const o = readProbeOutcome(
+      { substatuses: [{ code: "ComponentStatus/StdOut/succeeded", message: stdoutWith(forbiddenReport(RG)) }] },
+      RG,
+    );
+    const s = summarizeOutcome(o);
+    expect(s).toMatchObject({ status: "failed", resourceGroup: null, permissions: null, elapsedSeconds: 900.4 });
+    expect(s.identityObjectId).toBe("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
+    expect(s.problem).toEqual({
+      cause: expect.stringMatching(/ARM kept refusing/),
+      nextStep: expect.stringMatching(/az role assignment list/),
+    });
+  });
+
+  test("unreadable: no facts, only the problem", () => {
+    expect(summarizeOutcome(readProbeOutcome(undefined, RG))).toEqual({
+      status: "unreadable",
+      resourceGroup: null,
+      identityObjectId: null,
+      permissions: null,
+      attempts: null,
+      elapsedSeconds: null,
+      problem: { cause: expect.stringMatching(/no StdOut substatus/), nextStep: expect.stringMatching(/az vm extension show/) },
+    });
   });
 });
