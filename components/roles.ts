@@ -1,4 +1,5 @@
 import { v5 as uuidv5 } from "uuid";
+import { distance } from "../settings/text";
 
 /**
  * One permission block of a role definition, as ARM returns it in a role definition's
@@ -294,18 +295,6 @@ export function resolveRole(nameOrGuid: string): ResolvedRole | undefined {
   return definition ? { kind: "builtIn", guid: definition.guid, definition } : undefined;
 }
 
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length];
-}
-
 /**
  * The built-in role name a mistyped one most likely meant, for a "did you mean" in
  * validation errors; undefined when nothing is close. Close means a small edit distance
@@ -319,7 +308,7 @@ export function closestRoleName(input: string): string | undefined {
   if (!s) return undefined;
   let best: { name: string; d: number } | undefined;
   for (const r of BUILT_IN_ROLE_DEFINITIONS) {
-    const d = editDistance(s, normalizeName(r.roleName));
+    const d = distance(s, normalizeName(r.roleName));
     if (!best || d < best.d) best = { name: r.roleName, d };
   }
   if (best && best.d <= Math.max(2, Math.floor(s.length / 3))) return best.name;
