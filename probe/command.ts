@@ -145,3 +145,34 @@ export function probeForceUpdateTag(script: string, params: ProbeParameters, rer
     .digest("hex")
     .slice(0, 32);
 }
+
+/** One grant as the probe is told to prove it (setups-design §3): compact keys, because it rides in the command. */
+export interface GrantProbeSpec {
+  /** Key echoed back in the report. */
+  readonly n: string;
+  /** Scope ARM id. */
+  readonly s: string;
+  /** client_id of the user-assigned identity; "" for the system-assigned one. */
+  readonly u: string;
+  /** Proof kind: an ARM read of the scope, or List Blobs on a container too. */
+  readonly k: "arm" | "blob";
+  /** api-version of the ARM read of `s`. */
+  readonly v: string;
+  /** Blob container URL for k=blob; "" otherwise. */
+  readonly b: string;
+}
+
+export interface WindowsProbeDelivery {
+  readonly commandToExecute: string;
+  /** Base64 for the VM's userData when the probe cannot ride inline; absent when it does. */
+  readonly userData?: string;
+}
+
+/**
+ * How the probe reaches a Windows VM: inline in commandToExecute when it fits (the tutorial), else through
+ * the VM's userData with a short loader (setups-design §4). Placeholder until the loader lands.
+ */
+export function renderWindowsProbe(script: string, params: ProbeParameters, grants: readonly GrantProbeSpec[] = []): WindowsProbeDelivery {
+  if (grants.length === 0) return { commandToExecute: renderProbeCommand(script, params) };
+  throw new ProbeCommandTooLongError("Grants mode is not delivered to Windows yet.");
+}

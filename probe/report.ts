@@ -67,6 +67,26 @@ export interface ProbeReport {
   readonly elapsedSeconds: number;
   readonly trimmed: string[];
   readonly error: ProbeError | null;
+  /** Grants mode only (setups-design §3): one compact entry per grant, in -Grants order. */
+  readonly grants?: GrantReport[];
+}
+
+/** One grant's evidence as the probe saw it (compact keys keep many grants inside CSE's 4,096-byte window). */
+export interface GrantReport {
+  /** The grant's key, as sent in -Grants. */
+  readonly n: string;
+  /** Object id in the token IMDS returned for this grant's identity; null without a token. */
+  readonly oid: string | null;
+  /** HTTP status of the ARM read of the scope; null when not reached. */
+  readonly read: number | null;
+  /** HTTP status of the data-plane proof (List Blobs) for k=blob; null otherwise or when not reached. */
+  readonly data: number | null;
+  /** Effective permission blocks at the scope: [actions, notActions, dataActions, notDataActions]; null unless read. */
+  readonly perm: Array<[string[], string[], string[], string[]]> | null;
+  /** A cause code from probe/contract.md when this grant lacks evidence; null when it has it. */
+  readonly cause: string | null;
+  /** HTTP requests this grant took. */
+  readonly att: number;
 }
 
 export type ProbeOutcome =
