@@ -198,6 +198,7 @@ describe("IdentityLab with default settings", () => {
       "identitylab:compute:WindowsVm",
       "identitylab:lab:IdentityLab",
       "identitylab:network:LabNetwork",
+      "identitylab:setup:IdentitySetup",
     ]);
     for (const c of d.captured) expect(c.name).toMatch(/^t1(-|$)/);
   });

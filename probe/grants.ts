@@ -75,7 +75,10 @@ export interface GrantContext {
 }
 
 /** The ARM id a grant's scope stands for. */
-export function resolveScope(scope: GrantScope, ctx: Pick<GrantContext, "subscriptionId" | "resourceGroupId" | "storageAccountId">): string {
+export function resolveScope(
+  scope: GrantScope,
+  ctx: Pick<GrantContext, "subscriptionId" | "resourceGroupId" | "storageAccountId">,
+): string {
   switch (scope.kind) {
     case "resourceGroup":
       return ctx.resourceGroupId;
@@ -174,7 +177,13 @@ function isBlocks(perm: unknown): perm is Array<[string[], string[], string[], s
  */
 export function judgeGrant(intent: GrantIntent, report: GrantReport | undefined, intents: readonly GrantIntent[]): GrantVerdict {
   const base = { n: intent.n, role: intent.role, scope: intent.scope, identity: intent.identity };
-  const missing = (problem: string, what: string[] = []): GrantVerdict => ({ ...base, verdict: "missing", missing: what, extra: [], problem });
+  const missing = (problem: string, what: string[] = []): GrantVerdict => ({
+    ...base,
+    verdict: "missing",
+    missing: what,
+    extra: [],
+    problem,
+  });
   if (!report) return missing("the probe reported nothing for this grant");
   if (report.cause) return missing(`no evidence: ${report.cause}${report.read !== null ? ` (read ${report.read})` : ""}`);
   if (report.oid === null) return missing("no evidence: the probe got no token for this identity");
@@ -198,7 +207,10 @@ export function judgeGrant(intent: GrantIntent, report: GrantReport | undefined,
   if (gap.length > 0) return missing(`the identity lacks ${gap.join(", ")} of ${intent.role} at this scope`, gap);
 
   const covering = intents.filter(
-    (i) => i.identity === intent.identity && i.principalId.toLowerCase() === intent.principalId.toLowerCase() && scopeCovers(i.scope, intent.scope),
+    (i) =>
+      i.identity === intent.identity &&
+      i.principalId.toLowerCase() === intent.principalId.toLowerCase() &&
+      scopeCovers(i.scope, intent.scope),
   );
   const blocks = covering.map((i) => roleBlock(i.roleDefinitionGuid));
   if (blocks.some((b) => b === null)) return { ...base, verdict: "proven", missing: [], extra: [], problem: null };
@@ -232,10 +244,21 @@ export function judgeGrants(intents: readonly GrantIntent[], reports: readonly G
  */
 export function judgeTutorial(intent: GrantIntent, outcome: ProbeOutcome): GrantVerdict {
   if (outcome.status !== "succeeded") {
-    return { n: intent.n, role: intent.role, scope: intent.scope, identity: intent.identity, verdict: "missing", missing: [], extra: [], problem: outcome.cause };
+    return {
+      n: intent.n,
+      role: intent.role,
+      scope: intent.scope,
+      identity: intent.identity,
+      verdict: "missing",
+      missing: [],
+      extra: [],
+      problem: outcome.cause,
+    };
   }
   const r = outcome.report;
-  const perm = (r.permissions ?? []).map((p) => [p.actions, p.notActions ?? [], p.dataActions ?? [], p.notDataActions ?? []] as [string[], string[], string[], string[]]);
+  const perm = (r.permissions ?? []).map(
+    (p) => [p.actions, p.notActions ?? [], p.dataActions ?? [], p.notDataActions ?? []] as [string[], string[], string[], string[]],
+  );
   return judgeGrant(intent, { n: intent.n, oid: r.identity?.objectId ?? null, read: 200, data: null, perm, cause: null, att: 0 }, [intent]);
 }
 
@@ -290,11 +313,29 @@ export function foldVerdicts(outcome: ProbeOutcome, verdicts: GrantVerdict[], fa
  * A grants-mode run's outcome from the extension's instance view: unreadable as in tutorial mode
  * (report.ts), otherwise judged grant by grant; the report's own `ok` must agree with the verdicts.
  */
-export function readGrantsOutcome(view: ExtensionInstanceView | undefined, intents: readonly GrantIntent[], failOnOverPrivilege: boolean): JudgedOutcome {
+export function readGrantsOutcome(
+  view: ExtensionInstanceView | undefined,
+  intents: readonly GrantIntent[],
+  failOnOverPrivilege: boolean,
+): JudgedOutcome {
   const stdout = substatus(view, "StdOut");
   const unreadable = (cause: string): JudgedOutcome => ({
-    outcome: { status: "unreadable", report: null, cause, nextStep: `look at the extension's output (az vm extension show --instance-view); ${RERUN}` },
-    verdicts: intents.map((i) => ({ n: i.n, role: i.role, scope: i.scope, identity: i.identity, verdict: "missing", missing: [], extra: [], problem: cause })),
+    outcome: {
+      status: "unreadable",
+      report: null,
+      cause,
+      nextStep: `look at the extension's output (az vm extension show --instance-view); ${RERUN}`,
+    },
+    verdicts: intents.map((i) => ({
+      n: i.n,
+      role: i.role,
+      scope: i.scope,
+      identity: i.identity,
+      verdict: "missing",
+      missing: [],
+      extra: [],
+      problem: cause,
+    })),
     warning: null,
   });
   if (stdout === undefined) return unreadable("the extension's instance view has no StdOut substatus (did the extension run?)");

@@ -92,4 +92,4 @@ test("the default stack's URNs are the tutorial's, each held by exactly one reso
 });
 
 /** URNs the default stack has that the tutorial did not: components only, never an Azure resource. */
-const NEW_COMPONENT_URNS: string[] = [];
+const NEW_COMPONENT_URNS: string[] = [`${P}identitylab:lab:IdentityLab$identitylab:setup:IdentitySetup::idlab`];
