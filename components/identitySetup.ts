@@ -118,7 +118,8 @@ export class IdentitySetup extends pulumi.ComponentResource {
     let uamiClient = pulumi.output("");
     if (needsUami && args.userAssignedIdentityId) {
       const id = args.userAssignedIdentityId;
-      const [, , , resourceGroupName, , , , resourceName] = id.split("/");
+      // "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>"
+      const [, , , , resourceGroupName, , , , resourceName] = id.split("/");
       const existing = managedidentity.getUserAssignedIdentityOutput({ resourceGroupName, resourceName }, { parent: this });
       uamiId = pulumi.output(id);
       uamiPrincipal = existing.principalId;

@@ -39,7 +39,7 @@ export interface Invoked {
 export interface MockAzure {
   readonly registered: Registered[];
   readonly invoked: Invoked[];
-  /** What getVirtualMachineExtension returns as instanceView, or a function of the resource group's name. */
+  /** What getVirtualMachineExtension returns as instanceView, or a function of the resource group's and the VM's names. */
   instanceView: unknown;
   byType(type: string): Registered[];
   one(type: string): Registered;
@@ -134,7 +134,9 @@ export function installMocks(options: { preview?: boolean; project?: string; sta
               ...args.inputs,
               name: args.inputs.vmExtensionName,
               instanceView:
-                typeof azure.instanceView === "function" ? azure.instanceView(args.inputs.resourceGroupName) : azure.instanceView,
+                typeof azure.instanceView === "function"
+                  ? azure.instanceView(args.inputs.resourceGroupName, args.inputs.vmName)
+                  : azure.instanceView,
             };
           default:
             throw new Error(`unmocked invoke ${args.token}`);
