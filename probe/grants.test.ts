@@ -220,6 +220,19 @@ describe("the judge", () => {
     expect(judgeGrant(rg, report({ perm: effective.perm }), [rg, blob]).verdict).toBe("overPrivileged");
   });
 
+  test("at subscription scope the reported blocks are the identity's assignments anywhere: all its intended roles count", () => {
+    const sub = intent({ scope: SUB });
+    const blob = intent({ n: "g1", role: "Storage Blob Data Reader", roleDefinitionGuid: BLOB_READER, scope: ACCOUNT, blob: true });
+    const blocks = report({
+      perm: [
+        [["*/read"], [], [], []],
+        [[], [], ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"], []],
+      ],
+    });
+    expect(judgeGrant(sub, blocks, [sub, blob]).verdict).toBe("proven");
+    expect(judgeGrant(sub, blocks, [sub]).verdict).toBe("overPrivileged");
+  });
+
   test("a custom role (a GUID the table lacks) is proven by its evidence; nothing can be compared", () => {
     const custom = intent({ role: "0b1c2d3e-0000-4000-8000-000000000001", roleDefinitionGuid: "0b1c2d3e-0000-4000-8000-000000000001" });
     expect(judgeGrant(custom, report({ perm: [[["*"], [], [], []]] }), [custom]).verdict).toBe("proven");

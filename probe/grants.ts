@@ -206,11 +206,14 @@ export function judgeGrant(intent: GrantIntent, report: GrantReport | undefined,
   const gap = comparePermissions([own], effective).missing;
   if (gap.length > 0) return missing(`the identity lacks ${gap.join(", ")} of ${intent.role} at this scope`, gap);
 
+  // At subscription scope no permissions operation exists: the probe reports the role definitions of the
+  // identity's assignments (assignedTo), which include narrower ones, so every intended role of the identity counts.
+  const atSubscription = armTypeOf(intent.scope) === "subscription";
   const covering = intents.filter(
     (i) =>
       i.identity === intent.identity &&
       i.principalId.toLowerCase() === intent.principalId.toLowerCase() &&
-      scopeCovers(i.scope, intent.scope),
+      (atSubscription || scopeCovers(i.scope, intent.scope)),
   );
   const blocks = covering.map((i) => roleBlock(i.roleDefinitionGuid));
   if (blocks.some((b) => b === null)) return { ...base, verdict: "proven", missing: [], extra: [], problem: null };
