@@ -23,13 +23,13 @@ export interface IdentityLabArgs {
 export const PROBE_CONTAINER = "probe";
 
 /**
- * Windows' computer name for a setup: the first setup's is the computerName setting (the tutorial's
- * "<namePrefix>-vm"), every other one "<namePrefix>-<setup>", the prefix cut so it fits Windows' 15 characters.
+ * Windows' computer name for a setup: the setup named "vm" (the tutorial's) takes the computerName setting
+ * (default "<namePrefix>-vm"), every other one "<namePrefix>-<setup>", the prefix cut so it fits Windows' 15
+ * characters; so no two setups share a name, whatever their order.
  */
-export function setupComputerName(settings: LabSettings, index: number): string {
-  if (index === 0) return settings.computerName;
-  const setup = settings.setups[index].name;
-  return `${settings.namePrefix.slice(0, 15 - 1 - setup.length).replace(/-+$/, "")}-${setup}`;
+export function setupComputerName(settings: LabSettings, setup: SetupSettings): string {
+  if (setup.name === "vm") return settings.computerName;
+  return `${settings.namePrefix.slice(0, 15 - 1 - setup.name.length).replace(/-+$/, "")}-${setup.name}`;
 }
 
 /**
@@ -146,7 +146,7 @@ export class IdentityLab extends pulumi.ComponentResource {
     }
 
     this.identitySetups = s.setups.map(
-      (setup, i) =>
+      (setup) =>
         new IdentitySetup(
           setupName(name, setup),
           {
@@ -166,7 +166,7 @@ export class IdentityLab extends pulumi.ComponentResource {
             cloud: s.cloud,
             vmSize: setup.vmSize || s.vmSize,
             imageSku: s.imageSku,
-            computerName: setupComputerName(s, i),
+            computerName: setupComputerName(s, setup),
             adminUsername: s.adminUsername,
             hotpatch: s.hotpatch,
             publicIp: s.rdpSourceCidr !== "",

@@ -210,6 +210,7 @@ describe("a second setup with a user-assigned identity, a storage grant and a re
     expect(vms[1].inputs.userData).toBe(Buffer.from("probe").toString("base64"));
     expect(vms[1].inputs.osProfile.computerName).toBe("idlab-app");
     expect(vms[0].inputs.identity).toEqual({ type: "SystemAssigned" });
+    expect(vms[0].inputs.osProfile.computerName).toBe("idlab-vm");
   });
 
   test("the grants' scopes and principals; the user-assigned identity's grants never wait for the VM", () => {

@@ -278,6 +278,13 @@ describe("setups: bad input, each naming its key path", () => {
     ).toEqual([]);
   });
 
+  test("computerName names the setup vm's VM: refused when no setup is named vm", () => {
+    expect(problemsOf({ computerName: "web01", setups: JSON.stringify([{ name: "web" }]) })).toEqual([
+      'identity-lab:computerName: names the VM of the setup named "vm", and there is none; remove it (each setup\'s VM is "<namePrefix>-<setup>").',
+    ]);
+    expect(problemsOf({ computerName: "web01", setups: JSON.stringify([{ name: "web" }, { name: "vm" }]) })).toEqual([]);
+  });
+
   test("os linux is refused as not yet, while no Linux VM component is wired", () => {
     expect(only([{ os: "linux" }], { linuxReady: false })).toBe(
       'identity-lab:setups[0].os: "linux" is not supported yet: the Linux VM component (components/linuxVm.ts) has not landed; use "windows" for now.',

@@ -103,6 +103,11 @@ export function checkSettings(raw: RawSettings, context: KeyContext = {}): { pro
   const subnet = subnetProblem === undefined ? parseIpv4Cidr(subnetAddressPrefix) : undefined;
   const setups = checkSetups(raw.setups, key, { subnet, linuxReady: context.linuxReady ?? LINUX_READY });
   problems.push(...setups.problems);
+  if (str("computerName") !== "" && setups.problems.length === 0 && !setups.setups.some((x) => x.name === "vm")) {
+    add(
+      `${key("computerName")}: names the VM of the setup named "vm", and there is none; remove it (each setup's VM is "<namePrefix>-<setup>").`,
+    );
+  }
   const cloud = rules.checkCloud(raw.cloud);
   add(cloud.problem);
 
