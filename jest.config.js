@@ -1,5 +1,6 @@
 /**
- * Three tiers, by path: unit suites beside their code; tests/pwsh/ (they start PowerShell);
+ * Four tiers, by path: unit suites beside their code; tests/pwsh/ (they start PowerShell); tests/sh/
+ * (the sh probe under dash and busybox);
  * tests/e2e/ (whole rehearsals and tools). `npm run test:unit` is the quick loop
  * (`jest --selectProjects unit`); `npm test` runs all three.
  *
@@ -26,8 +27,10 @@ const tier = (displayName, testMatch, testPathIgnorePatterns = []) => ({
 /** @type {import('jest').Config} */
 module.exports = {
   projects: [
-    tier("unit", ["<rootDir>/**/*.test.ts"], ["<rootDir>/tests/pwsh/", "<rootDir>/tests/e2e/"]),
+    tier("unit", ["<rootDir>/**/*.test.ts"], ["<rootDir>/tests/pwsh/", "<rootDir>/tests/sh/", "<rootDir>/tests/e2e/"]),
     tier("pwsh", ["<rootDir>/tests/pwsh/**/*.test.ts"]),
+    // The POSIX sh probe under dash and busybox sh (tools from Debian's packages, see offline/debianTools.ts).
+    tier("sh", ["<rootDir>/tests/sh/**/*.test.ts"]),
     tier("e2e", ["<rootDir>/tests/e2e/**/*.test.ts"]),
   ],
   testTimeout: 60000,

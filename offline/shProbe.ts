@@ -50,7 +50,10 @@ export async function runShProbe(options: ShProbeOptions): Promise<ProbeRun> {
     args = [SH_PROBE_PATH, ...named];
   }
   // A clean environment, as the extension gives: nothing of the test runner's leaks in (proxies above all).
-  const run = await runToEnd(command, args, { env: { PATH, HOME: process.env.HOME ?? "/root", TMPDIR: process.env.TMPDIR ?? "/tmp", ...env }, killAfterMs });
+  const run = await runToEnd(command, args, {
+    env: { PATH, HOME: process.env.HOME ?? "/root", TMPDIR: process.env.TMPDIR ?? "/tmp", ...env },
+    killAfterMs,
+  });
   const line = lastLine(run.stdout);
   let report: any = null;
   try {

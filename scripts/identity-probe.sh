@@ -332,7 +332,7 @@ get() {
     # A fresh token costs one IMDS call and rules out an expired or revoked one.
     if [ "$s" = 401 ]; then TOK=; fi
     # Jitter only shortens the wait, so the cap still bounds how late a now-granted role is noticed.
-    w=$(calc "srand($$ + $n + $(now) * 100); w = $RetryBaseSeconds * 2 ^ ($n - 1); if (w > $RetryCapSeconds) w = $RetryCapSeconds; w *= 0.9 + 0.1 * rand(); if ($ra > w) w = $ra; printf \"%.3f\", w")
+    w=$(calc "srand($$ + $n + $(now) * 100); w = $RetryBaseSeconds; for (i = 1; i < $n && w < $RetryCapSeconds; i++) w *= 2; if (w > $RetryCapSeconds) w = $RetryCapSeconds; w *= 0.9 + 0.1 * rand(); if ($ra > w) w = $ra; printf \"%.3f\", w")
     lf=$(left)
     el=$(elapsed)
     if [ "$(calc "print ($w >= $lf || (\"$f0\" != \"\" && $el + $w - ${f0:-0} >= $FaultBudgetSeconds))")" = 1 ]; then return 1; fi
