@@ -44,7 +44,6 @@ done
 LC_ALL=C
 export LC_ALL
 SEP=$(printf '\034')
-TAB=$(printf '\t')
 T=$(mktemp -d)
 DONE=
 TOK=
@@ -208,11 +207,11 @@ check() {
   fi
   if [ "$1" = resourceGroup ]; then
     i=$(field "$f" /id)
-    if [ "$(printf '%s' "$i" | tr 'A-Z' 'a-z')" != "$(printf '%s' "$want" | tr 'A-Z' 'a-z')" ]; then
+    if [ "$(printf '%s' "$i" | tr '[:upper:]' '[:lower:]')" != "$(printf '%s' "$want" | tr '[:upper:]' '[:lower:]')" ]; then
       CODE=UnexpectedResponse MSG="got id '$i'"
       return
     fi
-    if [ "$(field "$f" /name | tr 'A-Z' 'a-z')" != "$(printf '%s' "$ResourceGroupName" | tr 'A-Z' 'a-z')" ] ||
+    if [ "$(field "$f" /name | tr '[:upper:]' '[:lower:]')" != "$(printf '%s' "$ResourceGroupName" | tr '[:upper:]' '[:lower:]')" ] ||
       [ -z "$(field "$f" /properties/provisioningState)" ]; then
       CODE=UnexpectedResponse MSG='bad name or provisioningState'
     fi
@@ -254,7 +253,7 @@ get() {
     PH=$ph
     n=$((n + 1))
     eval "ATT_$ph=\$((ATT_$ph + 1))"
-    s= CODE= MSG= rid= ra=0
+    s='' CODE='' MSG='' rid='' ra=0
     t0=$(elapsed)
     lf=$(left)
     to=$(calc "m = $RequestTimeoutSeconds; if ($lf < m) m = $lf; if (m < 0.001) m = 0.001; printf \"%.3f\", m")
@@ -413,7 +412,7 @@ finish() {
     DONE=1
     # Whatever happened, the probe ends with its report: an unforeseen error becomes one too.
     if [ "$rc" != 0 ]; then
-      E_PH=$PH E_S= E_CODE=ProbeError E_MSG="exit status $rc" E_RID= E_SET=1 PERM_SET= RG_SET=
+      E_PH=$PH E_S='' E_CODE=ProbeError E_MSG="exit status $rc" E_RID='' E_SET=1 PERM_SET='' RG_SET=''
       : >"$T/rgpart"
     fi
     report
