@@ -4,7 +4,8 @@
  * Under busybox every utility the script calls (awk, sed, tr, head, base64, od, sleep, ...) is
  * busybox's own, through a directory of applet links put first on PATH; only curl is the machine's.
  */
-import { existsSync, mkdirSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { debianTool, curlPath } from "./debianTools";
 import { lastLine, runToEnd } from "./process";
@@ -32,22 +33,29 @@ export interface ShProbeOptions {
   params: Record<string, string | number>;
   env?: Record<string, string>;
   killAfterMs?: number;
+  /** Another script text to run instead of the file (e.g. the one the extension would write); params then usually {}. */
+  script?: string;
 }
 
 export async function runShProbe(options: ShProbeOptions): Promise<ProbeRun> {
   const { shell, params, env = {}, killAfterMs = 60_000 } = options;
+  let file = SH_PROBE_PATH;
+  if (options.script !== undefined) {
+    file = path.join(mkdtempSync(path.join(tmpdir(), "shprobe-")), "script.sh");
+    writeFileSync(file, options.script);
+  }
   const named = Object.entries(params).flatMap(([k, v]) => [`-${k}`, String(v)]);
   let command: string;
   let args: string[];
   let PATH = process.env.PATH ?? "/usr/bin:/bin";
   if (shell === "busybox") {
     command = debianTool("busybox");
-    args = ["sh", SH_PROBE_PATH, ...named];
+    args = ["sh", file, ...named];
     PATH = busyboxPath();
   } else {
     curlPath();
     command = debianTool("dash");
-    args = [SH_PROBE_PATH, ...named];
+    args = [file, ...named];
   }
   // A clean environment, as the extension gives: nothing of the test runner's leaks in (proxies above all).
   const run = await runToEnd(command, args, {

@@ -1,8 +1,8 @@
 /**
  * Reads the probe's report back out of the extension's instance view.
  *
- * CSE keeps only the last 4,096 bytes of stdout in the `ComponentStatus/StdOut`
- * substatus. The probe writes its report as the last line and keeps it under
+ * CSE keeps only the last 4,096 bytes of stdout: on Windows in the `ComponentStatus/StdOut`
+ * substatus, on Linux in the status message (see linuxStatusStreams). The probe writes its report as the last line and keeps it under
  * 3,500 bytes, so the report survives; anything else (a cut-off report, no
  * report, a crash) becomes an "unreadable" outcome with its cause.
  */
@@ -106,6 +106,34 @@ export function substatus(view: ExtensionInstanceView | undefined, stream: "StdO
   // Microsoft's samples spell the code both "ComponentStatus/…" and "componentStatus/…".
   const prefix = `componentstatus/${stream.toLowerCase()}/`;
   return view?.substatuses?.find((s) => s.code?.toLowerCase().startsWith(prefix))?.message;
+}
+
+/**
+ * The Linux Custom Script extension (Microsoft.Azure.Extensions/CustomScript 2.1) has no StdOut/StdErr substatuses:
+ * its one status message is `Enable succeeded: \n[stdout]\n<tail>\n[stderr]\n<tail>` (or `Enable failed: <error>`
+ * before the same two tails), each tail the last 4 KB of its stream. Sources: Azure/custom-script-extension-linux
+ * 56a1e6f (2.1.19) main/cmds.go (`maxTailLen = 4 * 1024`, `fmt.Sprintf("\n[stdout]\n%s\n[stderr]\n%s", ...)`),
+ * main/status.go `statusMsg` (`Enable` + ` succeeded`/` failed` + `: ` + message), main/main.go (a failure wraps the
+ * same tails into the error). The stdout tail is the probe's (a report never holds `\n[stderr]\n`); stderr may hold
+ * anything, so the first marker after `[stdout]` splits them.
+ */
+export function linuxStatusStreams(view: ExtensionInstanceView | undefined): { stdout: string; stderr: string } | undefined {
+  for (const s of view?.statuses ?? []) {
+    const m = s.message ?? "";
+    const out = m.indexOf("\n[stdout]\n");
+    if (!/^Enable (succeeded|failed|in progress)/.test(m) || out < 0) continue;
+    const rest = m.slice(out + "\n[stdout]\n".length);
+    const err = rest.indexOf("\n[stderr]\n");
+    return err < 0 ? { stdout: rest, stderr: "" } : { stdout: rest.slice(0, err), stderr: rest.slice(err + "\n[stderr]\n".length) };
+  }
+  return undefined;
+}
+
+/** The probe's stdout and stderr tails, from the Windows substatuses or the Linux status message. */
+export function probeStreams(view: ExtensionInstanceView | undefined): { stdout: string; stderr: string } | undefined {
+  const stdout = substatus(view, "StdOut");
+  if (stdout !== undefined) return { stdout, stderr: substatus(view, "StdErr") ?? "" };
+  return linuxStatusStreams(view);
 }
 
 /** Finds and validates the report in a CSE stdout tail. */
@@ -314,18 +342,18 @@ export function readProbeOutcome(
   resourceGroupName: string,
   subscriptionId?: string,
 ): ProbeOutcome {
-  const stdout = substatus(view, "StdOut");
-  if (stdout === undefined) {
+  const streams = probeStreams(view);
+  if (streams === undefined) {
     return {
       status: "unreadable",
       report: null,
-      cause: "the extension's instance view has no StdOut substatus (did the extension run?)",
+      cause: "the extension's instance view has no StdOut substatus and no Linux [stdout] status message (did the extension run?)",
       nextStep: `look at the extension in the portal or with az vm extension show --instance-view; ${RERUN_STEP}`,
     };
   }
-  const parsed = parseReport(stdout);
+  const parsed = parseReport(streams.stdout);
   if ("problem" in parsed) {
-    const stderr = scrubTokens(substatus(view, "StdErr")?.trim() ?? "");
+    const stderr = scrubTokens(streams.stderr.trim());
     return {
       status: "unreadable",
       report: null,
