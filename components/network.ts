@@ -21,13 +21,15 @@ export interface LabNetworkArgs {
   readonly outboundAccess: OutboundAccess;
   /** Source CIDR allowed to reach RDP (3389). Empty or absent: no inbound allow rule at all. */
   readonly rdpSourceCidr?: string;
+  /** Source CIDR allowed to reach SSH (22) on Linux VMs; same rule shape as RDP. Empty or absent: no such rule. */
+  readonly sshSourceCidr?: string;
   /** Tags for every network resource. Default: none. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
 /**
  * The VM's network: a VNet with one subnet, an NSG on that subnet that allows
- * nothing inbound unless RDP is opted into, and explicit outbound access.
+ * nothing inbound unless RDP or SSH is opted into, and explicit outbound access.
  *
  * The NIC is not here: the VM creates it from its own network profile, so that
  * its `deleteOption: Delete` is the only owner of its lifetime (a NIC that Pulumi
@@ -64,7 +66,23 @@ export class LabNetwork extends pulumi.ComponentResource {
           },
         ]
       : [];
-    const nsg = new network.NetworkSecurityGroup(`${name}-nsg`, { ...common, securityRules: rdpRules }, { parent: this });
+    // Opt-in only, like RDP: the tutorial's NSG (no sshSourceCidr) keeps exactly its rules.
+    const sshRules: inputs.network.SecurityRuleArgs[] = args.sshSourceCidr
+      ? [
+          {
+            name: "allow-ssh-from-opted-in-source",
+            priority: 1010,
+            direction: "Inbound",
+            access: "Allow",
+            protocol: "Tcp",
+            sourceAddressPrefix: args.sshSourceCidr,
+            sourcePortRange: "*",
+            destinationAddressPrefix: "*",
+            destinationPortRange: "22",
+          },
+        ]
+      : [];
+    const nsg = new network.NetworkSecurityGroup(`${name}-nsg`, { ...common, securityRules: [...rdpRules, ...sshRules] }, { parent: this });
 
     let natGateway: network.NatGateway | undefined;
     let natIp: network.PublicIPAddress | undefined;

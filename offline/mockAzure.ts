@@ -13,6 +13,9 @@ export const SUBSCRIPTION_ID = "11111111-2222-3333-4444-555555555555";
 export const TENANT_ID = "99999999-8888-7777-6666-555555555555";
 export const VM_PRINCIPAL_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
 export const MOCK_PASSWORD = "Mock-Passw0rd!Mock-Passw0rd";
+/** What the mock gives a @pulumi/tls Ed25519 key (not a real key). */
+export const MOCK_SSH_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockMockMockMockMockMockMockMockMockMock mock";
+export const MOCK_SSH_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----\n";
 /** What the mock gives a user-assigned identity: ids derived from its ARM id, so two identities differ. */
 export function uamiIds(armId: string): { principalId: string; clientId: string } {
   let h = 0;
@@ -86,6 +89,11 @@ export function installMocks(options: { preview?: boolean; project?: string; sta
           }
           case "random:index/randomPassword:RandomPassword": {
             state.result = MOCK_PASSWORD;
+            break;
+          }
+          case "tls:index/privateKey:PrivateKey": {
+            state.publicKeyOpenssh = MOCK_SSH_PUBLIC_KEY + "\n";
+            state.privateKeyOpenssh = MOCK_SSH_PRIVATE_KEY;
             break;
           }
           case "random:index/randomString:RandomString": {
