@@ -37,14 +37,23 @@ export function readProbeScript(file: string = PROBE_SCRIPT_PATH): string {
  * comments and indentation. The probe avoids here-strings, so no line of a
  * string literal can be mistaken for a comment.
  */
-export function minifyPowerShell(source: string): string {
-  return source
+export function minifyPowerShell(source: string, mode: "tutorial" | "grants" = "tutorial"): string {
+  const text = mode === "grants" ? source : stripGrantsRegions(source);
+  return text
     .replace(/^\uFEFF/, "")
     .replace(/<#[\s\S]*?#>/g, "")
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line !== "" && !line.startsWith("#"))
     .join("\n");
+}
+
+/**
+ * Tutorial mode does not need grants mode's code (`#region grants` ... `#endregion` blocks): without it the inline
+ * command stays within cmd.exe's budget and byte-identical to the command before grants mode existed.
+ */
+export function stripGrantsRegions(source: string): string {
+  return source.replace(/^[ \t]*#region grants[ \t]*\r?\n[\s\S]*?^[ \t]*#endregion[ \t]*(?:\r?\n|$)/gm, "");
 }
 
 const DENSE_BASE = 0x4000;
