@@ -407,7 +407,7 @@ if ($Grants) {
             if ((Get-Left) -le 0) { $e.cause = 'NotReached' } else {
                 # A data role grants no read of the account itself, only of its containers: a blob grant reads its container.
                 $rt = $st.s
-                if ((Get-Str $x 'k') -eq 'blob' -and $rt -notmatch '/containers/[^/]+$') { $rt += '/blobServices/default/containers/' + (Get-Str $x 'b').TrimEnd('/').Split('/')[-1] }
+                if ((Get-Str $x 'k') -eq 'blob' -and $rt -notmatch '/containers/[^/]+$') { $rt += '/blobServices/default/containers/' + ((Get-Str $x 'b').TrimEnd('/') -split '/')[-1] }
                 $st.s = $rt
                 $r = Invoke-Get 'read' ($ab + $rt + '?api-version=' + [Uri]::EscapeDataString((Get-Str $x 'v')))
                 $st.s = Get-Str $x 's'
@@ -473,9 +473,15 @@ if ($Grants) {
         error = $fe
         grants = $gr
     }
-    # Trimming: while the report is too long, the longest permission list (most entries, first in grant order)
-    # loses its last entry; "grants[i].perm" names each grant so cut.
+    # Trimming: first error.message to 100 characters; then, while the report is too long, the longest permission
+    # list (most entries, first in grant order) loses its last entry; "grants[i].perm" names each grant so cut.
     $j = ConvertTo-ReportJson $rep
+    # ARM's prose goes first (the cause code stays whole); 100 characters keep what it names.
+    if ($j.Length -ge 3500 -and $fe -and "$($fe.message)".Length -gt 100) {
+        $fe.message = "$($fe.message)".Substring(0, 100)
+        $rep.trimmed += 'error.message'
+        $j = ConvertTo-ReportJson $rep
+    }
     while ($j.Length -ge 3500) {
         $bi = $bt = $bk = -1
         $bn = 0
