@@ -67,3 +67,19 @@ describe("renderWindowsProbe", () => {
     expect(probeForceUpdateTag(script, params, "r1", grants.slice(0, 1))).not.toBe(withGrants);
   });
 });
+
+describe("the loader's failure report", () => {
+  test("reads back as a failed outcome whose cause names the userData", async () => {
+    const { probeInstanceView } = await import("../offline/mockAzure");
+    const { readProbeOutcome } = await import("./report");
+    const line =
+      '{"schema":"identitylab.probe/v1","ok":false,"resourceGroup":null,"identity":null,"permissions":null,' +
+      '"attempts":{"imds":7,"resourceGroup":0,"permissions":0},"elapsedSeconds":120.3,"trimmed":[],' +
+      '"error":{"phase":"userData","status":503,"code":"UserDataUnavailable","message":"Service Unavailable","requestId":null},"grants":[]}';
+    const outcome = readProbeOutcome(probeInstanceView(`loading\n${line}\n`) as never, "rg");
+    expect(outcome.status).toBe("failed");
+    if (outcome.status !== "failed") return;
+    expect(outcome.cause).toMatch(/could not fetch the VM's userData from IMDS after 120.3s and 7 attempt\(s\) \(503 UserDataUnavailable/);
+    expect(outcome.nextStep).toMatch(/az vm show --query userData/);
+  });
+});
