@@ -19,6 +19,15 @@
  *    and .../preview/2022-05-01-preview/examples/GetResourcePermissions.json: `{"value":[{"actions":[],"notActions":[]}]}`),
  *    with ARM's bearer-token checks and Azure RBAC (see rbac.ts, errors.ts).
  *
+ * 3. Grants mode (setups-design §5): several VMs, each with its own IMDS base (`addVm` -> `<imdsUrl>/vms/<name>`)
+ *    serving its identities (selection by client_id / object_id / msi_res_id, Azure's defaults: selectIdentity) and
+ *    its userData (`/metadata/instance/compute/userData?api-version=2021-01-01&format=text`, base64 as stored);
+ *    user-assigned identities (`addUserAssignedIdentity`, tokens carry their oid/appid/xms_mirid); ARM GETs of the
+ *    subscription and of any registered resource (`addResource`, `addStorageAccount`, containers, UAMIs), RBAC-checked
+ *    with `<type>/read` at that scope and inherited from every ancestor; Permissions_ListForResource; role
+ *    assignments at a scope with `$filter` (assignedTo, principalId eq, atScope) and role-definition GETs; and a blob
+ *    data plane (List Blobs, `blobUrl` / `blobHttpsUrl`, path-style `<account>/<container>`, see handleBlob).
+ *
  * Everything binds 127.0.0.1. ARM is served twice with identical behaviour: plain HTTP (for the
  * PowerShell probe's test seam) and HTTPS with a throwaway certificate (Microsoft's SDK refuses to
  * send a bearer token over plain HTTP).
