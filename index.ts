@@ -20,3 +20,4 @@ export const probePermissions = lab.probePermissions;
 export const probeAttempts = lab.probeAttempts;
 export const probeElapsedSeconds = lab.probeElapsedSeconds;
 export const probeProblem = lab.probeProblem;
+export const setups = lab.setups;

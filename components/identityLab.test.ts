@@ -18,6 +18,7 @@ import { forbiddenReport, stdoutWith, successReport } from "../offline/sampleRep
 import { validateSettings, RawSettings } from "../settings/validate";
 import { IdentityLab, IdentityProbe } from ".";
 import { roleAssignmentName } from "./roles";
+import { probeForceUpdateTag, readProbeScript, renderProbeCommand } from "../probe/command";
 
 const azure = installMocks();
 const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
@@ -175,6 +176,19 @@ describe("IdentityLab with default settings", () => {
     expect(exts[0].secretPaths).toEqual(["protectedSettings"]);
   });
 
+  test("the tutorial's probe command and forceUpdateTag are exactly tutorial mode's (no -Grants, no userData)", async () => {
+    const [ext] = d.of("azure-native:compute:VirtualMachineExtension");
+    const params = {
+      subscriptionId: SUBSCRIPTION_ID,
+      resourceGroupName: d.rg,
+      armEndpoint: "https://management.azure.com/",
+      deadlineSeconds: 900,
+    };
+    expect(ext.inputs.protectedSettings.commandToExecute).toBe(renderProbeCommand(readProbeScript(), params));
+    expect(ext.inputs.forceUpdateTag).toBe(probeForceUpdateTag(readProbeScript(), params, ""));
+    expect(d.of("azure-native:compute:VirtualMachine")[0].inputs.userData).toBeUndefined();
+  });
+
   test("the report is read from the extension's instance view, after the extension", async () => {
     const read = azure.invoked.filter((i) => i.token === "azure-native:compute:getVirtualMachineExtension");
     expect(read.length).toBeGreaterThanOrEqual(1);
@@ -198,6 +212,7 @@ describe("IdentityLab with default settings", () => {
       "identitylab:compute:WindowsVm",
       "identitylab:lab:IdentityLab",
       "identitylab:network:LabNetwork",
+      "identitylab:setup:IdentitySetup",
     ]);
     for (const c of d.captured) expect(c.name).toMatch(/^t1(-|$)/);
   });

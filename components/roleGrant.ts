@@ -11,10 +11,19 @@ export interface RoleGrantArgs {
   readonly subscriptionId: pulumi.Input<string>;
   /** GUID of the role definition. Default: Reader. */
   readonly roleDefinitionGuid?: pulumi.Input<string>;
+  /**
+   * An ABAC condition on the assignment (Azure attribute-based access control); default none. Azure takes
+   * conditions only on roles with data actions (storage blobs and queues); "Azure ABAC conditions",
+   * https://learn.microsoft.com/azure/role-based-access-control/conditions-overview.
+   */
+  readonly condition?: pulumi.Input<string>;
+  /** The condition's version; "2.0" (the only one Azure accepts) when there is a condition. */
+  readonly conditionVersion?: pulumi.Input<string>;
 }
 
 /**
- * One role for one managed identity at one scope.
+ * One role for one managed identity at any scope (a resource group, the subscription, any resource),
+ * optionally under an ABAC condition.
  *
  * `principalType: ServicePrincipal` lets ARM accept the assignment before the
  * fresh identity has replicated through Entra ID (otherwise: PrincipalNotFound).
@@ -43,6 +52,7 @@ export class RoleGrant extends pulumi.ComponentResource {
         roleAssignmentName: pulumi
           .all([args.scope, role, args.principalId])
           .apply(([scope, r, principal]) => roleAssignmentName(scope, r, principal)),
+        ...(args.condition !== undefined ? { condition: args.condition, conditionVersion: args.conditionVersion ?? "2.0" } : {}),
       },
       { parent: this },
     );

@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
 import * as random from "@pulumi/random";
+import type { IdentityKind } from "../settings/schema";
+import type { IdentityVm } from "./identityVm";
 
 export interface WindowsVmArgs {
   /** Resource group that holds the VM (and the NIC, disk and public IP it creates). */
@@ -23,6 +25,20 @@ export interface WindowsVmArgs {
   readonly publicIp?: boolean;
   /** Tags for the VM. Default: none. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Which managed identities the VM has. Default: systemAssigned (the tutorial). */
+  readonly identity?: IdentityKind;
+  /** ARM ids of the user-assigned identities to attach (identity userAssigned or both). */
+  readonly userAssignedIdentityIds?: pulumi.Input<string>[];
+  /**
+   * Base64 user data, readable on the VM from IMDS (`/metadata/instance/compute/userData`): the probe's
+   * script when it is too large for commandToExecute (probe/command.ts renderWindowsProbe). Default: none.
+   */
+  readonly userData?: pulumi.Input<string | undefined>;
+}
+
+/** ARM's identity type for an identity kind (compute ResourceIdentityType). */
+export function vmIdentityType(kind: IdentityKind): "SystemAssigned" | "UserAssigned" | "SystemAssigned, UserAssigned" {
+  return kind === "systemAssigned" ? "SystemAssigned" : kind === "userAssigned" ? "UserAssigned" : "SystemAssigned, UserAssigned";
 }
 
 /**
@@ -30,12 +46,14 @@ export interface WindowsVmArgs {
  * admin password comes from @pulumi/random and stays a Pulumi secret. The OS
  * disk, the NIC and any public IP are created by the VM and deleted with it.
  */
-export class WindowsVm extends pulumi.ComponentResource {
+export class WindowsVm extends pulumi.ComponentResource implements IdentityVm {
   public readonly vmId: pulumi.Output<string>;
   /** The VM's Azure name. */
   public readonly vmName: pulumi.Output<string>;
-  /** Object id of the system-assigned identity's service principal. */
+  /** Object id of the system-assigned identity's service principal; "" when the VM has none (identity userAssigned). */
   public readonly principalId: pulumi.Output<string>;
+  /** ARM ids of the user-assigned identities attached; empty for the tutorial. */
+  public readonly userAssignedIdentities: pulumi.Output<string[]>;
   /** Tenant of the system-assigned identity. */
   public readonly tenantId: pulumi.Output<string>;
   public readonly adminUsername: pulumi.Output<string>;
@@ -49,6 +67,7 @@ export class WindowsVm extends pulumi.ComponentResource {
    */
   constructor(name: string, args: WindowsVmArgs, opts?: pulumi.ComponentResourceOptions) {
     super("identitylab:compute:WindowsVm", name, {}, opts);
+    const kind = args.identity ?? "systemAssigned";
 
     // Azure wants 12-123 characters from 3 of 4 classes; the minimums guarantee all 4.
     // The special set leaves out quotes, backtick, $ and % so the password survives
@@ -70,7 +89,8 @@ export class WindowsVm extends pulumi.ComponentResource {
         resourceGroupName: args.resourceGroupName,
         location: args.location,
         tags: args.tags,
-        identity: { type: "SystemAssigned" },
+        identity: identity(kind, args.userAssignedIdentityIds),
+        userData: args.userData,
         hardwareProfile: { vmSize: args.vmSize },
         securityProfile: {
           securityType: "TrustedLaunch",
@@ -137,9 +157,11 @@ export class WindowsVm extends pulumi.ComponentResource {
     this.vmId = vm.id;
     this.vmName = vm.name;
     this.principalId = vm.identity.apply((i) => {
+      if (kind === "userAssigned") return "";
       if (!i?.principalId) throw new pulumi.ResourceError("the VM came back without a system-assigned identity", this);
       return i.principalId;
     });
+    this.userAssignedIdentities = pulumi.output(args.userAssignedIdentityIds ?? []);
     this.tenantId = vm.identity.apply((i) => i?.tenantId ?? "");
     this.adminUsername = pulumi.output(args.adminUsername);
     this.adminPassword = adminPassword;
@@ -147,9 +169,16 @@ export class WindowsVm extends pulumi.ComponentResource {
       vmId: this.vmId,
       vmName: this.vmName,
       principalId: this.principalId,
+      userAssignedIdentities: this.userAssignedIdentities,
       tenantId: this.tenantId,
       adminUsername: this.adminUsername,
       adminPassword: this.adminPassword,
     });
   }
+}
+
+/** The VM's identity input; the tutorial's stays exactly `{ type: "SystemAssigned" }`. */
+function identity(kind: IdentityKind, ids: pulumi.Input<string>[] | undefined) {
+  const type = vmIdentityType(kind);
+  return kind === "systemAssigned" ? { type } : { type, userAssignedIdentities: ids ?? [] };
 }

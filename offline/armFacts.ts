@@ -25,6 +25,8 @@ export const ARM_COLLECTIONS: Record<string, [provider: string, collection: stri
   "azure-native:network:NatGateway": ["Microsoft.Network", "natGateways"],
   "azure-native:network:VirtualNetwork": ["Microsoft.Network", "virtualNetworks"],
   "azure-native:compute:VirtualMachine": ["Microsoft.Compute", "virtualMachines"],
+  "azure-native:managedidentity:UserAssignedIdentity": ["Microsoft.ManagedIdentity", "userAssignedIdentities"],
+  "azure-native:storage:StorageAccount": ["Microsoft.Storage", "storageAccounts"],
 };
 
 /**

@@ -13,6 +13,13 @@ export const SUBSCRIPTION_ID = "11111111-2222-3333-4444-555555555555";
 export const TENANT_ID = "99999999-8888-7777-6666-555555555555";
 export const VM_PRINCIPAL_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
 export const MOCK_PASSWORD = "Mock-Passw0rd!Mock-Passw0rd";
+/** What the mock gives a user-assigned identity: ids derived from its ARM id, so two identities differ. */
+export function uamiIds(armId: string): { principalId: string; clientId: string } {
+  let h = 0;
+  for (const c of armId.toLowerCase()) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  const hex = h.toString(16).padStart(8, "0");
+  return { principalId: `${hex}-0000-4000-8000-00000000000a`, clientId: `${hex}-0000-4000-8000-00000000000c` };
+}
 
 export interface Registered {
   readonly type: string;
@@ -32,7 +39,7 @@ export interface Invoked {
 export interface MockAzure {
   readonly registered: Registered[];
   readonly invoked: Invoked[];
-  /** What getVirtualMachineExtension returns as instanceView, or a function of the resource group's name. */
+  /** What getVirtualMachineExtension returns as instanceView, or a function of the resource group's and the VM's names. */
   instanceView: unknown;
   byType(type: string): Registered[];
   one(type: string): Registered;
@@ -81,6 +88,15 @@ export function installMocks(options: { preview?: boolean; project?: string; sta
             state.result = MOCK_PASSWORD;
             break;
           }
+          case "random:index/randomString:RandomString": {
+            state.result = "abcd1234".slice(0, inputs.length ?? 8);
+            break;
+          }
+          case "azure-native:storage:BlobContainer": {
+            state.name = inputs.containerName;
+            id = `${sub}/resourceGroups/${inputs.resourceGroupName}/providers/Microsoft.Storage/storageAccounts/${inputs.accountName}/blobServices/default/containers/${inputs.containerName}`;
+            break;
+          }
           default: {
             const arm = ARM_COLLECTIONS[args.type];
             if (arm) {
@@ -96,6 +112,7 @@ export function installMocks(options: { preview?: boolean; project?: string; sta
           state.subnets = (inputs.subnets ?? []).map((s: any) => ({ ...s, id: `${id}/subnets/${s.name}` }));
         }
         if (args.type === "azure-native:network:PublicIPAddress") state.ipAddress = "198.51.100.10";
+        if (args.type === "azure-native:managedidentity:UserAssignedIdentity") Object.assign(state, uamiIds(id), { tenantId: TENANT_ID });
         if (args.type === "azure-native:compute:VirtualMachine") {
           state.identity = { ...inputs.identity, principalId: VM_PRINCIPAL_ID, tenantId: TENANT_ID };
           state.vmId = "0a1b2c3d-0000-4000-8000-000000000001";
@@ -108,12 +125,18 @@ export function installMocks(options: { preview?: boolean; project?: string; sta
         switch (args.token) {
           case "azure-native:authorization:getClientConfig":
             return { subscriptionId: SUBSCRIPTION_ID, tenantId: TENANT_ID, clientId: "c", objectId: "o" };
+          case "azure-native:managedidentity:getUserAssignedIdentity": {
+            const id = `${sub}/resourceGroups/${args.inputs.resourceGroupName}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${args.inputs.resourceName}`;
+            return { id, name: args.inputs.resourceName, ...uamiIds(id), tenantId: TENANT_ID };
+          }
           case "azure-native:compute:getVirtualMachineExtension":
             return {
               ...args.inputs,
               name: args.inputs.vmExtensionName,
               instanceView:
-                typeof azure.instanceView === "function" ? azure.instanceView(args.inputs.resourceGroupName) : azure.instanceView,
+                typeof azure.instanceView === "function"
+                  ? azure.instanceView(args.inputs.resourceGroupName, args.inputs.vmName)
+                  : azure.instanceView,
             };
           default:
             throw new Error(`unmocked invoke ${args.token}`);

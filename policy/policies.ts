@@ -109,7 +109,8 @@ const allowanceSchema = {
         setup: {
           type: "string",
           minLength: 1,
-          description: "Logical name of the IdentitySetup (today: the IdentityLab, i.e. namePrefix).",
+          description:
+            "Logical name of the IdentitySetup: namePrefix for the setup named vm (the tutorial's), <namePrefix>-<setup name> for the others.",
         },
         role: {
           type: "string",

@@ -199,7 +199,11 @@ describe.each(EXAMPLES.map((e) => [e.name, e] as const))("the pack over %s", (_n
     ])
       expect(types).toContain(t);
     const labGrant = resources.find((r) => r.type === "azure-native:authorization:RoleAssignment" && r.name === "idlab-reader-assignment")!;
-    expect(ancestorsOf(labGrant).map((a) => a.type)).toEqual(["identitylab:authorization:RoleGrant", "identitylab:lab:IdentityLab"]);
+    expect(ancestorsOf(labGrant).map((a) => a.type)).toEqual([
+      "identitylab:authorization:RoleGrant",
+      "identitylab:setup:IdentitySetup",
+      "identitylab:lab:IdentityLab",
+    ]);
     expect(setupOf(ancestorsOf(labGrant))).toBe("idlab");
     expect(labGrant.props.scope).toMatch(/^\/subscriptions\/.*\/resourceGroups\/idlab-rg/);
   });

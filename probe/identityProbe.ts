@@ -1,7 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
-import { probeForceUpdateTag, readProbeScript, renderProbeCommand, ProbeParameters } from "./command";
+import {
+  probeForceUpdateTag,
+  readProbeScript,
+  renderWindowsProbe,
+  type GrantProbeSpec,
+  type ProbeParameters,
+  type WindowsProbeDelivery,
+} from "./command";
 import { gateUpdate, lastRunOf } from "./gate";
+import { foldVerdicts, judgeTutorial, readGrantsOutcome, type GrantIntent, type GrantVerdict, type JudgedOutcome } from "./grants";
 import { ProbeOutcome, readProbeOutcome } from "./report";
 import type { ProbeFailureMode } from "../settings/validate";
 
@@ -32,6 +40,44 @@ export interface IdentityProbeArgs {
    * it the probe would race the grant and wait out RBAC for nothing, or fail.
    */
   readonly waitFor: pulumi.Input<pulumi.Resource>[];
+  /** Grants mode (setups-design §3): what to prove per grant. Default: [] (tutorial mode). */
+  readonly grants?: pulumi.Input<GrantProbeSpec[]>;
+  /** What each grant was meant to give, for the judge (probe/grants.ts); tutorial mode: its one grant. Default: none judged. */
+  readonly intents?: pulumi.Input<GrantIntent[]>;
+  /** Over-privilege fails the update like a failed probe (true), or is a warning (false, the default). */
+  readonly failOnOverPrivilege?: pulumi.Input<boolean>;
+  /**
+   * The probe's delivery, when the caller rendered it already (probeDelivery) to give the VM its userData;
+   * default: rendered here.
+   */
+  readonly delivery?: pulumi.Input<WindowsProbeDelivery>;
+}
+
+/** Renders the probe for a Windows VM: renderWindowsProbe, or a stand-in (a test's seam). */
+export type ProbeRenderer = (script: string, params: ProbeParameters, grants: readonly GrantProbeSpec[]) => WindowsProbeDelivery;
+
+/** The probe's parameters as the script takes them. */
+function probeParameters(args: Pick<IdentityProbeArgs, "subscriptionId" | "targetResourceGroupName" | "armEndpoint" | "deadlineSeconds">) {
+  return pulumi
+    .all([args.subscriptionId, args.targetResourceGroupName, args.armEndpoint, args.deadlineSeconds])
+    .apply(([subscriptionId, resourceGroupName, armEndpoint, deadlineSeconds]): ProbeParameters => ({
+      subscriptionId,
+      resourceGroupName,
+      armEndpoint,
+      deadlineSeconds,
+    }));
+}
+
+/**
+ * The probe's commandToExecute, and its userData when it does not fit inline: computed before the VM exists,
+ * because the userData is an input of the VM (setups-design §4).
+ */
+export function probeDelivery(
+  args: Pick<IdentityProbeArgs, "subscriptionId" | "targetResourceGroupName" | "armEndpoint" | "deadlineSeconds" | "grants">,
+  render: ProbeRenderer = renderWindowsProbe,
+  script: string = readProbeScript(),
+): pulumi.Output<WindowsProbeDelivery> {
+  return pulumi.all([probeParameters(args), args.grants ?? []]).apply(([p, grants]) => render(script, p, grants));
 }
 
 /**
@@ -48,6 +94,8 @@ export class IdentityProbe extends pulumi.ComponentResource {
   public readonly extension: compute.VirtualMachineExtension;
   /** What the probe reported, read back from the extension's instance view on every preview and update. */
   public readonly outcome: pulumi.Output<ProbeOutcome>;
+  /** Each grant's verdict (proven, missing, overPrivileged); empty when no intents were given. */
+  public readonly verdicts: pulumi.Output<GrantVerdict[]>;
   /**
    * Rejects with a ResourceError, failing the update, when failureMode is "fail" and this
    * update's run of the probe failed or is unreadable; otherwise resolves to nothing (warning
@@ -69,16 +117,14 @@ export class IdentityProbe extends pulumi.ComponentResource {
     const startedAtMs = Date.now();
     const script = readProbeScript();
 
-    const params: pulumi.Output<ProbeParameters> = pulumi
-      .all([args.subscriptionId, args.targetResourceGroupName, args.armEndpoint, args.deadlineSeconds])
-      .apply(([subscriptionId, resourceGroupName, armEndpoint, deadlineSeconds]) => ({
-        subscriptionId,
-        resourceGroupName,
-        armEndpoint,
-        deadlineSeconds,
-      }));
-    const commandToExecute = params.apply((p) => renderProbeCommand(script, p));
-    const forceUpdateTag = pulumi.all([params, args.rerunToken ?? ""]).apply(([p, token]) => probeForceUpdateTag(script, p, token));
+    const params = probeParameters(args);
+    const grants = pulumi.output(args.grants ?? []);
+    const delivery = args.delivery ? pulumi.output(args.delivery) : probeDelivery(args, renderWindowsProbe, script);
+    const commandToExecute = delivery.apply((d) => d.commandToExecute);
+    // The tutorial's tag stays as it was; grants ride in the rerun token's place, so a change of grants reruns.
+    const forceUpdateTag = pulumi
+      .all([params, args.rerunToken ?? "", grants])
+      .apply(([p, token, g]) => probeForceUpdateTag(script, p, g.length === 0 ? token : `${token}|grants:${JSON.stringify(g)}`));
 
     this.extension = new compute.VirtualMachineExtension(
       `${name}-extension`,
@@ -115,9 +161,22 @@ export class IdentityProbe extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    this.outcome = pulumi.all([view, args.targetResourceGroupName]).apply(([v, rg]) => readProbeOutcome(v.instanceView, rg));
+    const judged: pulumi.Output<JudgedOutcome> = pulumi
+      .all([view, args.targetResourceGroupName, grants, args.intents ?? [], args.failOnOverPrivilege ?? false])
+      .apply(([v, rg, g, intents, failOnOverPrivilege]) => {
+        if (g.length > 0) return readGrantsOutcome(v.instanceView, intents, failOnOverPrivilege);
+        const outcome = readProbeOutcome(v.instanceView, rg);
+        return foldVerdicts(
+          outcome,
+          intents.map((i) => judgeTutorial(i, outcome)),
+          failOnOverPrivilege,
+        );
+      });
+    this.outcome = judged.outcome;
+    this.verdicts = judged.verdicts;
     // Every resource is already created by the time the read-back resolves.
-    this.failure = pulumi.all([view, this.outcome, args.failureMode]).apply(([v, outcome, failureMode]) => {
+    this.failure = pulumi.all([view, judged, args.failureMode]).apply(([v, { outcome, warning }, failureMode]) => {
+      if (warning !== null) void pulumi.log.warn(warning, this);
       const gate = gateUpdate({
         outcome,
         failureMode,
@@ -128,6 +187,6 @@ export class IdentityProbe extends pulumi.ComponentResource {
       if (gate.action === "warn") void pulumi.log.warn(gate.message, this);
       if (gate.action === "fail") throw new pulumi.ResourceError(gate.message, this, true);
     });
-    this.registerOutputs({ outcome: this.outcome });
+    this.registerOutputs({ outcome: this.outcome, verdicts: this.verdicts });
   }
 }

@@ -103,7 +103,7 @@ export interface ExtensionInstanceView {
 
 const RERUN_STEP = "after fixing it, rerun the probe with `pulumi config set probeRerunToken $(date +%s)` and `pulumi up`.";
 
-function substatus(view: ExtensionInstanceView | undefined, stream: "StdOut" | "StdErr"): string | undefined {
+export function substatus(view: ExtensionInstanceView | undefined, stream: "StdOut" | "StdErr"): string | undefined {
   // Microsoft's samples spell the code both "ComponentStatus/…" and "componentStatus/…".
   const prefix = `componentstatus/${stream.toLowerCase()}/`;
   return view?.substatuses?.find((s) => s.code?.toLowerCase().startsWith(prefix))?.message;
@@ -133,10 +133,12 @@ export function parseReport(stdout: string): ProbeReport | { problem: string } {
   if (typeof r.ok !== "boolean" || typeof r.attempts !== "object" || r.attempts === null || typeof r.elapsedSeconds !== "number") {
     return { problem: "the report lacks ok, attempts or elapsedSeconds" };
   }
-  if (r.ok && (!r.resourceGroup || !r.identity)) {
+  // Grants mode (setups-design §3) skips the group read: its evidence is per grant, judged in probe/grants.ts.
+  const grantsMode = Array.isArray(r.grants);
+  if (r.ok && !grantsMode && (!r.resourceGroup || !r.identity)) {
     return { problem: "the report says ok but lacks resourceGroup or identity" };
   }
-  if (!r.ok && !r.error) {
+  if (!r.ok && !grantsMode && !r.error) {
     return { problem: "the report says not ok but gives no error" };
   }
   // The group's id and name are checked against the target instead: a name may legitimately look like anything.

@@ -53,6 +53,7 @@ retried before the probe reports it.
 .NOTES
 IDENTITYLAB_ARM_URL (tests only) sends ARM requests elsewhere; the token's audience still comes from -ArmEndpoint.
 IDENTITYLAB_DEADLINE_SECONDS (rehearsal only) lowers -DeadlineSeconds, never raises it.
+IDENTITYLAB_BLOB_URL (rehearsal only) sends List Blobs for https://<account>.blob.<suffix>/<container> to <url>/<account>/<container>.
 #>
 [CmdletBinding()]
 param(
@@ -440,8 +441,11 @@ if ($Grants) {
                     if ((Get-Str $x 'k') -eq 'blob') {
                         $st.aud = 'https://storage.azure.com/'
                         $arm.DefaultRequestHeaders.Add('x-ms-version', '2021-08-06')
+                        $bu = (Get-Str $x 'b').TrimEnd('/')
+                        $bt = [Environment]::GetEnvironmentVariable('IDENTITYLAB_BLOB_URL')
+                        if ($bt -and $bu -match '^https://([^./]+)\.blob\.[^/]+/(.+)$') { $bu = $bt.TrimEnd('/') + '/' + $Matches[1] + '/' + $Matches[2] }
                         try {
-                            $d = Invoke-Get 'data' ((Get-Str $x 'b').TrimEnd('/') + '?restype=container&comp=list&maxresults=1')
+                            $d = Invoke-Get 'data' ($bu + '?restype=container&comp=list&maxresults=1')
                         } finally { [void]$arm.DefaultRequestHeaders.Remove('x-ms-version') }
                         if ($null -ne $d) { $e.data = 200 } elseif ($st.err -and $st.err.phase -eq 'data') { $e.data = $st.err.status }
                     }

@@ -28,13 +28,22 @@ describe("checkConfigKeys", () => {
 
   test("a key too far from any setting lists the settings", () => {
     const [problem] = checkConfigKeys(["identity-lab:colour"], "identity-lab");
-    expect(problem).toMatch(/^identity-lab:colour: is not a setting of this lab; its settings are location, namePrefix, .*, tags\.$/);
+    expect(problem).toMatch(
+      /^identity-lab:colour: is not a setting of this lab; its settings are location, namePrefix, .*, tags, setups\.$/,
+    );
   });
 
   test("a tag set without --path is explained", () => {
     expect(checkConfigKeys(["identity-lab:tags.owner"], "identity-lab")).toEqual([
       "identity-lab:tags.owner: is not a setting; a tag is part of the map identity-lab:tags, set with --path: " +
         "pulumi config rm tags.owner && pulumi config set --path tags.owner <value>.",
+    ]);
+  });
+
+  test("a setup's field set without --path is explained", () => {
+    expect(checkConfigKeys(["identity-lab:setups[0].os"], "identity-lab")).toEqual([
+      "identity-lab:setups[0].os: is not a setting; a setup's field is part of the list identity-lab:setups, set with --path: " +
+        "pulumi config rm 'setups[0].os' && pulumi config set --path 'setups[0].os' <value>.",
     ]);
   });
 

@@ -31,6 +31,11 @@ export function checkConfigKeys(keys: readonly string[], project: string = PROJE
           `${showKey(full)}: is not a setting; a tag is part of the map ${project}:tags, set with --path: ` +
             `pulumi config rm ${quoteArg(name)} && pulumi config set --path ${quoteArg(name)} <value>.`,
         );
+      } else if (/^setups[.[]/.test(name)) {
+        problems.push(
+          `${showKey(full)}: is not a setting; a setup's field is part of the list ${project}:setups, set with --path: ` +
+            `pulumi config rm ${quoteArg(name)} && pulumi config set --path ${quoteArg(name)} <value>.`,
+        );
       } else {
         problems.push(
           `${showKey(full)}: is not a setting of this lab` +

@@ -16,6 +16,8 @@ export function loadSettings(): LabSettings {
   const config = new pulumi.Config();
   const raw: RawSettings = {};
   for (const k of PROJECT_KEYS) {
+    // An object-valued key (tags, setups) comes as its JSON text; getObject would parse it, but the rules want
+    // the text to explain a parse failure themselves.
     const v = config.get(k);
     if (v !== undefined) raw[k] = v;
   }

@@ -201,23 +201,87 @@ export function checkOutboundAccess(outboundAccess: string, key: Namer = default
 
 /** Empty means no RDP at all. Otherwise one address or a prefix of /24 or narrower, never a wide range. */
 export function checkRdpSourceCidr(text: string, key: Namer = defaultKey): string | undefined {
+  return checkSourceCidr(text, key("rdpSourceCidr"), "RDP");
+}
+
+/** Linux setups' SSH opt-in: the same rule as rdpSourceCidr (setups-design §1). */
+export function checkSshSourceCidr(text: string, key: Namer = defaultKey): string | undefined {
+  return checkSourceCidr(text, key("sshSourceCidr"), "SSH");
+}
+
+/** An inbound source for `service`: empty (none), one address, or a prefix of /RDP_WIDEST_PREFIX or narrower. */
+function checkSourceCidr(text: string, k: string, service: "RDP" | "SSH"): string | undefined {
   if (text === "") return undefined;
-  const k = key("rdpSourceCidr");
-  const rdp = parseIpv4Cidr(text);
-  if (["*", "internet", "any"].includes(text.toLowerCase()) || (rdp && rdp.prefix === 0)) {
-    return `${k}: ${show(text)} would open RDP to the whole Internet; give your own address, e.g. "203.0.113.7/32".`;
+  const cidr = parseIpv4Cidr(text);
+  if (["*", "internet", "any"].includes(text.toLowerCase()) || (cidr && cidr.prefix === 0)) {
+    return `${k}: ${show(text)} would open ${service} to the whole Internet; give your own address, e.g. "203.0.113.7/32".`;
   }
-  if (!rdp) return `${k}: ${show(text)} is not an IPv4 address or CIDR such as "203.0.113.7/32".`;
-  if (rdp.prefix < RDP_WIDEST_PREFIX) {
+  if (!cidr) return `${k}: ${show(text)} is not an IPv4 address or CIDR such as "203.0.113.7/32".`;
+  if (cidr.prefix < RDP_WIDEST_PREFIX) {
     return (
-      `${k}: ${show(text)} opens RDP to ${size(rdp).toLocaleString("en-US")} addresses; allow one address (e.g. "203.0.113.7") ` +
+      `${k}: ${show(text)} opens ${service} to ${size(cidr).toLocaleString("en-US")} addresses; allow one address (e.g. "203.0.113.7") ` +
       `or a prefix no wider than /${RDP_WIDEST_PREFIX} (256 addresses).`
     );
   }
-  if (!hostBitsClear(rdp)) return `${k}: ${show(text)} has host bits set; write the network address.`;
-  const special = reservedOverlap(rdp, NON_UNICAST_SOURCES);
+  if (!hostBitsClear(cidr)) return `${k}: ${show(text)} has host bits set; write the network address.`;
+  const special = reservedOverlap(cidr, NON_UNICAST_SOURCES);
   if (special)
-    return `${k}: ${show(text)} is in ${special.cidr} (${special.why}); no RDP client connects from there. Give your own public address.`;
+    return `${k}: ${show(text)} is in ${special.cidr} (${special.why}); no ${service} client connects from there. Give your own public address.`;
+  return undefined;
+}
+
+export function checkBoolean(text: string, name: string, key: Namer = defaultKey): string | undefined {
+  if (text === "true" || text === "false") return undefined;
+  return `${key(name)}: ${show(text)} must be true or false.`;
+}
+
+/**
+ * Key types Azure accepts for a Linux VM's SSH key: RSA of at least 2048 bits, and Ed25519. Source: Microsoft
+ * Learn, "Detailed steps: Create and manage SSH keys for authentication to a Linux VM in Azure", "Supported SSH
+ * key formats" (https://learn.microsoft.com/azure/virtual-machines/linux/create-ssh-keys-detailed); ECDSA and
+ * DSA keys are not supported there.
+ */
+export const SSH_KEY_TYPES = ["ssh-rsa", "ssh-ed25519"] as const;
+export const MIN_RSA_BITS = 2048;
+
+/** Reads the SSH wire format's length-prefixed strings (RFC 4253 §6.6). */
+function sshFields(blob: Buffer): Buffer[] | undefined {
+  const fields: Buffer[] = [];
+  let at = 0;
+  while (at < blob.length) {
+    if (at + 4 > blob.length) return undefined;
+    const n = blob.readUInt32BE(at);
+    if (at + 4 + n > blob.length) return undefined;
+    fields.push(blob.subarray(at + 4, at + 4 + n));
+    at += 4 + n;
+  }
+  return fields;
+}
+
+/** An OpenSSH public key line: `<type> <base64 key blob> [comment]`, the blob naming the same type. Empty: generate one. */
+export function checkSshPublicKey(text: string, key: Namer = defaultKey): string | undefined {
+  if (text === "") return undefined;
+  const k = key("sshPublicKey");
+  if (/PRIVATE KEY/.test(text)) return `${k}: is a private key; give the public key (the .pub file), and keep the private key to yourself.`;
+  const m = /^(\S+) ([A-Za-z0-9+/]+={0,2})(?: [^\r\n]*)?$/.exec(text);
+  if (!m) return `${k}: is not an OpenSSH public key line ("ssh-ed25519 AAAA… comment", the content of a .pub file).`;
+  const type = m[1];
+  if (!(SSH_KEY_TYPES as readonly string[]).includes(type)) {
+    return `${k}: ${show(type)} keys are not supported by Azure for Linux VMs; use ${SSH_KEY_TYPES.join(" or ")} (ssh-keygen -t ed25519).`;
+  }
+  const fields = sshFields(Buffer.from(m[2], "base64"));
+  if (!fields || fields.length === 0 || fields[0].toString("latin1") !== type) {
+    return `${k}: the key data is not a well-formed ${type} key (its base64 is cut or corrupted).`;
+  }
+  if (type === "ssh-ed25519" && (fields.length !== 2 || fields[1].length !== 32)) {
+    return `${k}: the key data is not a well-formed ssh-ed25519 key (32 bytes of key expected).`;
+  }
+  if (type === "ssh-rsa") {
+    if (fields.length !== 3) return `${k}: the key data is not a well-formed ssh-rsa key.`;
+    const n = fields[2];
+    const bits = Math.max(0, (n.length - (n[0] === 0 ? 1 : 0)) * 8 - Math.clz32(n[n[0] === 0 ? 1 : 0] ?? 0) + 24);
+    if (bits < MIN_RSA_BITS) return `${k}: the RSA key has ${bits} bits; Azure wants at least ${MIN_RSA_BITS} (or use ssh-ed25519).`;
+  }
   return undefined;
 }
 

@@ -13,11 +13,14 @@ import {
   type RawSettings,
 } from "./schema";
 import * as rules from "./rules";
+import { parseIpv4Cidr } from "./cidr";
+import { checkSetups } from "./setups";
 
 // The modules' vocabulary stays importable from here, where callers found it before the split.
 export * from "./schema";
 export { ARM_ENDPOINTS, HOTPATCH_SKUS, IMAGE_SKUS, RESERVED_ADMIN_NAMES } from "./azureFacts";
 export { parseIpv4Cidr } from "./cidr";
+export { checkSetups, isTutorialShape, MAX_SETUPS } from "./setups";
 
 export class ConfigValidationError extends Error {
   constructor(
@@ -32,6 +35,12 @@ export class ConfigValidationError extends Error {
     this.name = "ConfigValidationError";
   }
 }
+
+/**
+ * Whether a setup may be `os: linux`: false until components/linuxVm.ts (helper "linux") lands and
+ * IdentitySetup builds it; validation then refuses linux with a "not yet" message.
+ */
+export const LINUX_READY = false;
 
 /** Every problem with `raw`, in the order of the keys, and the settings they would give. */
 export function checkSettings(raw: RawSettings, context: KeyContext = {}): { problems: string[]; settings: LabSettings } {
@@ -67,11 +76,16 @@ export function checkSettings(raw: RawSettings, context: KeyContext = {}): { pro
   const vnet = rules.checkVnetAddressSpace(vnetAddressSpace, key);
   add(vnet.problem);
   const subnetAddressPrefix = str("subnetAddressPrefix");
-  add(rules.checkSubnetAddressPrefix(subnetAddressPrefix, vnet.vnet, vnetAddressSpace, key));
+  const subnetProblem = rules.checkSubnetAddressPrefix(subnetAddressPrefix, vnet.vnet, vnetAddressSpace, key);
+  add(subnetProblem);
   const outboundAccess = str("outboundAccess");
   add(rules.checkOutboundAccess(outboundAccess, key));
   const rdpSourceCidr = str("rdpSourceCidr");
   add(rules.checkRdpSourceCidr(rdpSourceCidr, key));
+  const sshSourceCidr = str("sshSourceCidr");
+  add(rules.checkSshSourceCidr(sshSourceCidr, key));
+  const sshPublicKey = str("sshPublicKey");
+  add(rules.checkSshPublicKey(sshPublicKey, key));
 
   const probeDeadlineSeconds = str("probeDeadlineSeconds");
   add(rules.checkProbeDeadlineSeconds(probeDeadlineSeconds, key));
@@ -80,8 +94,20 @@ export function checkSettings(raw: RawSettings, context: KeyContext = {}): { pro
   const probeFailureMode = str("probeFailureMode");
   add(rules.checkProbeFailureMode(probeFailureMode, key));
 
+  const failOnOverPrivilege = str("failOnOverPrivilege");
+  add(rules.checkBoolean(failOnOverPrivilege, "failOnOverPrivilege", key));
+
   const tags = rules.checkTags(raw.tags, key);
   problems.push(...tags.problems);
+  // The subnet bounds how many VMs fit, once it is itself usable.
+  const subnet = subnetProblem === undefined ? parseIpv4Cidr(subnetAddressPrefix) : undefined;
+  const setups = checkSetups(raw.setups, key, { subnet, linuxReady: context.linuxReady ?? LINUX_READY });
+  problems.push(...setups.problems);
+  if (str("computerName") !== "" && setups.problems.length === 0 && !setups.setups.some((x) => x.name === "vm")) {
+    add(
+      `${key("computerName")}: names the VM of the setup named "vm", and there is none; remove it (each setup's VM is "<namePrefix>-<setup>").`,
+    );
+  }
   const cloud = rules.checkCloud(raw.cloud);
   add(cloud.problem);
 
@@ -105,6 +131,10 @@ export function checkSettings(raw: RawSettings, context: KeyContext = {}): { pro
       probeFailureMode: probeFailureMode as ProbeFailureMode,
       cloud: cloud.cloud ?? "public",
       armEndpoint: cloud.armEndpoint ?? "",
+      setups: setups.setups,
+      failOnOverPrivilege: failOnOverPrivilege === "true",
+      sshSourceCidr,
+      sshPublicKey,
     },
   };
 }

@@ -47,12 +47,35 @@ async function registeredVm() {
 describe("a project renamed by `pulumi new` (my-lab)", () => {
   beforeEach(() => useProject("my-lab"));
 
+  test("setups under my-lab: take effect", async () => {
+    // Both setups in tutorial mode: grants mode's Windows delivery is helper "grants"' (components/identitySetup.test.ts uses a seam).
+    const setups = JSON.stringify([{ name: "vm" }, { name: "app", vmSize: "Standard_D2s_v5" }]);
+    const { error, program } = loadProgram({ "my-lab:setups": setups, "my-lab:failOnOverPrivilege": "true" });
+    expect(error).toBeUndefined();
+    const summaries = (await (program.setups as any).promise()) as Record<string, { vmName: string; status: string }>;
+    expect(Object.keys(summaries)).toEqual(["vm", "app"]);
+    expect(Object.values(summaries).map((s) => s.status)).toEqual(["succeeded", "succeeded"]);
+    const vms = azure.byType("azure-native:compute:VirtualMachine");
+    expect(vms.map((v) => [v.name, v.inputs.hardwareProfile.vmSize])).toEqual([
+      ["idlab-vm", "Standard_B2s_v2"],
+      ["idlab-app-vm", "Standard_D2s_v5"],
+    ]);
+    // The lab registers its outputs after they resolve; let that finish before the next test swaps the mocks.
+    await new Promise((r) => setTimeout(r, 200));
+  });
+
   test("settings under my-lab: take effect", async () => {
     const { error } = loadProgram({ "my-lab:vmSize": "Standard_D2s_v5", "my-lab:namePrefix": "mine" });
     expect(error).toBeUndefined();
     const vm = await registeredVm();
     expect(vm.inputs.hardwareProfile).toEqual({ vmSize: "Standard_D2s_v5" });
     expect(vm.name).toBe("mine-vm");
+  });
+
+  test("a bad setup under my-lab: names its key path through the project's name", () => {
+    const message = configError({ "my-lab:setups": JSON.stringify([{ name: "vm", grants: [{ role: "Reeder" }] }]) });
+    expect(message).toContain('- my-lab:setups[0].grants[0].role: "Reeder" is not a built-in role; did you mean "Reader"?');
+    expect(message).not.toMatch(/identity-lab:/);
   });
 
   test("a setting left under the template's identity-lab: is refused as foreign, naming the key to use", () => {

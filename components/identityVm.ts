@@ -1,0 +1,38 @@
+import type * as pulumi from "@pulumi/pulumi";
+import type { IdentityKind } from "../settings/schema";
+
+/**
+ * What IdentitySetup needs from a VM, whatever its OS: WindowsVm implements it, and components/linuxVm.ts
+ * (helper "linux") plugs in by implementing it too.
+ */
+export interface IdentityVm extends pulumi.Resource {
+  /** The VM's Azure name (the probe's extension goes on it). */
+  readonly vmName: pulumi.Output<string>;
+  readonly vmId: pulumi.Output<string>;
+  /** Object id of the system-assigned identity; "" when the VM has none. */
+  readonly principalId: pulumi.Output<string>;
+  /** ARM ids of the user-assigned identities attached to the VM. */
+  readonly userAssignedIdentities: pulumi.Output<string[]>;
+  readonly adminUsername: pulumi.Output<string>;
+  /** The admin's credential, secret: Windows' generated password (Linux: its generated private key, if any). */
+  readonly adminPassword: pulumi.Output<string>;
+}
+
+/** What IdentitySetup hands a VM component: the same for Windows and Linux. */
+export interface IdentityVmArgs {
+  readonly resourceGroupName: pulumi.Input<string>;
+  readonly location: pulumi.Input<string>;
+  readonly subnetId: pulumi.Input<string>;
+  readonly vmSize: pulumi.Input<string>;
+  /** Windows: at most 15 characters; Linux: the host name. */
+  readonly computerName: pulumi.Input<string>;
+  readonly adminUsername: pulumi.Input<string>;
+  readonly identity: IdentityKind;
+  /** ARM ids of the user-assigned identities to attach (identity userAssigned or both). */
+  readonly userAssignedIdentityIds?: pulumi.Input<string>[];
+  /** A public IP for the opted-in RDP or SSH rule. */
+  readonly publicIp?: boolean;
+  readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Base64 user data (the Windows probe's script when it does not fit inline). */
+  readonly userData?: pulumi.Input<string | undefined>;
+}
