@@ -9,13 +9,14 @@ import { findPwsh, pwshEnv, runProbe, type ProbeRun } from "../../offline/pwsh";
 import { runToEnd } from "../../offline/process";
 import { STORAGE_BLOB_DATA_CONTRIBUTOR, STORAGE_BLOB_DATA_READER } from "../../components/roles";
 import { COMMAND_BUDGET, readProbeScript, renderWindowsProbe, type GrantProbeSpec } from "../../probe/command";
+import { MAX_GRANTS_PER_SETUP } from "../../probe/grants";
 import { FAST, leaksToken } from "./probeLab";
 
 /**
- * How many grants a setup may have (probe/grants.ts MAX_GRANTS_PER_SETUP must not exceed it): the most whose
- * worst-case report stays within 3,500 bytes of CSE's 4,096-byte stdout window, measured below.
+ * How many grants a setup may have: the most whose worst-case report stays within 3,500 bytes of CSE's 4,096-byte
+ * stdout window with every permission list whole, measured below (probe/contract.md "Report in grants mode").
  */
-const MAX_GRANTS_MEASURED = 3;
+const MAX_GRANTS_MEASURED = MAX_GRANTS_PER_SETUP;
 
 const emu = new AzureEmulator();
 let sub: string;
