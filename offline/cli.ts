@@ -13,6 +13,7 @@ import type { Endpoint, Fault } from "./azure-emulator";
 import { MUTATIONS, Mutation } from "./mutations";
 import { resolveRole } from "../components/roles";
 import { RehearsalOptions, RehearsalResult, rehearse } from "./rehearse";
+import type { PriorGrant } from "./simulatedAzure";
 
 const USAGE = `usage: npm run rehearse -- [options]
   --stack-config FILE      stack settings to deploy (e.g. Pulumi.dev.yaml); default: the project defaults

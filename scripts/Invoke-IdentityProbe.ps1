@@ -396,7 +396,7 @@ if ($Grants) {
     $gs = $null
     try { $gs = @(ConvertFrom-Json $Grants @dk | ForEach-Object { $_ }) } catch { }
     foreach ($x in @($gs)) { foreach ($f in 'n', 's', 'u', 'k', 'v', 'b') { if ($null -eq (Get-Str $x $f)) { $gs = $null } } }
-    if (-not $gs) { $fe = [ordered]@{ phase = 'grants'; status = $null; code = 'InvalidGrants'; message = 'the -Grants JSON is not a list of grant specs'; requestId = $null } }
+    if (-not $gs) { $gs = @(); $fe = [ordered]@{ phase = 'grants'; status = $null; code = 'InvalidGrants'; message = 'the -Grants JSON is not a list of grant specs'; requestId = $null } }
     try {
         foreach ($x in @($gs)) {
             $st.att = [ordered]@{ imds = 0; read = 0; permissions = 0; ra = 0; rd = 0; data = 0 }

@@ -19,6 +19,15 @@
  *    and .../preview/2022-05-01-preview/examples/GetResourcePermissions.json: `{"value":[{"actions":[],"notActions":[]}]}`),
  *    with ARM's bearer-token checks and Azure RBAC (see rbac.ts, errors.ts).
  *
+ * 3. Grants mode (setups-design §5): several VMs, each with its own IMDS base (`addVm` -> `<imdsUrl>/vms/<name>`)
+ *    serving its identities (selection by client_id / object_id / msi_res_id, Azure's defaults: selectIdentity) and
+ *    its userData (`/metadata/instance/compute/userData?api-version=2021-01-01&format=text`, base64 as stored);
+ *    user-assigned identities (`addUserAssignedIdentity`, tokens carry their oid/appid/xms_mirid); ARM GETs of the
+ *    subscription and of any registered resource (`addResource`, `addStorageAccount`, containers, UAMIs), RBAC-checked
+ *    with `<type>/read` at that scope and inherited from every ancestor; Permissions_ListForResource; role
+ *    assignments at a scope with `$filter` (assignedTo, principalId eq, atScope) and role-definition GETs; and a blob
+ *    data plane (List Blobs, `blobUrl` / `blobHttpsUrl`, path-style `<account>/<container>`, see handleBlob).
+ *
  * Everything binds 127.0.0.1. ARM is served twice with identical behaviour: plain HTTP (for the
  * PowerShell probe's test seam) and HTTPS with a throwaway certificate (Microsoft's SDK refuses to
  * send a bearer token over plain HTTP).
@@ -293,7 +302,7 @@ export class AzureEmulator {
   private servers: http.Server[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
-  private urls: { imds: string; arm: string; armHttps: string; blob: string } | null = null;
+  private urls: { imds: string; arm: string; armHttps: string; blob: string; blobHttps: string } | null = null;
 
   constructor(options: EmulatorOptions = {}) {
     this.tenantId = options.tenantId ?? randomUUID();
@@ -333,7 +342,9 @@ export class AzureEmulator {
     const armHttp = http.createServer((req, res) => this.handleArm(req, res, "arm-http"));
     const armHttps = https.createServer({ cert: this.tls.cert, key: this.tls.key }, (req, res) => this.handleArm(req, res, "arm-https"));
     const blob = http.createServer((req, res) => this.handleBlob(req, res));
-    this.servers = [imds, armHttp, armHttps, blob];
+    // Microsoft's storage SDK, like its ARM client, sends a bearer token only over TLS.
+    const blobHttps = https.createServer({ cert: this.tls.cert, key: this.tls.key }, (req, res) => this.handleBlob(req, res));
+    this.servers = [imds, armHttp, armHttps, blob, blobHttps];
     for (const server of this.servers) {
       server.on("connection", (socket: Socket) => {
         this.sockets.add(socket);
@@ -347,6 +358,7 @@ export class AzureEmulator {
       arm: `http://127.0.0.1:${ports[1]}`,
       armHttps: `https://localhost:${ports[2]}`,
       blob: `http://127.0.0.1:${ports[3]}`,
+      blobHttps: `https://localhost:${ports[4]}`,
     };
   }
 
@@ -385,6 +397,10 @@ export class AzureEmulator {
   /** Blob service base, path-style: a container's URL is `${blobUrl}/<account>/<container>` (see containerUrl). */
   get blobUrl(): string {
     return this.requireStarted().blob;
+  }
+  /** The same blob service over HTTPS (the emulator's certificate, caCertPath), for Microsoft's SDK. */
+  get blobHttpsUrl(): string {
+    return this.requireStarted().blobHttps;
   }
   get caCertPath(): string {
     this.requireStarted();
@@ -518,8 +534,8 @@ export class AzureEmulator {
   }
 
   /** The data-plane URL of a container, path-style on the emulator's blob listener (the probe's `b`). */
-  containerUrl(account: string, container: string): string {
-    return `${this.blobUrl}/${account}/${container}`;
+  containerUrl(account: string, container: string, tls = false): string {
+    return `${tls ? this.blobHttpsUrl : this.blobUrl}/${account}/${container}`;
   }
 
   /**
@@ -693,7 +709,7 @@ export class AzureEmulator {
 
   // ---------------------------------------------------------------- plumbing
 
-  private requireStarted(): { imds: string; arm: string; armHttps: string; blob: string } {
+  private requireStarted(): { imds: string; arm: string; armHttps: string; blob: string; blobHttps: string } {
     if (!this.urls) throw new Error("AzureEmulator not started: await start() first");
     return this.urls;
   }

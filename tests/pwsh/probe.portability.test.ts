@@ -219,7 +219,15 @@ const GOOD_FIXTURE = [
 const BAD_EMBED_FIXTURE = ["$s = 'first", "# not a comment", "  indented'", "$s"].join("\n");
 
 let analyses: Record<string, Analysis>;
-let files: { bad: string; good: string; badEmbed: string; badEmbedMin: string; probeMin: string };
+let files: {
+  bad: string;
+  good: string;
+  badEmbed: string;
+  badEmbedMin: string;
+  probeMin: string;
+  probeMinGrants: string;
+  probeTutorial: string;
+};
 
 beforeAll(() => {
   const dir = mkdtempSync(path.join(tmpdir(), "probe-portability-"));
