@@ -11,7 +11,9 @@ import { parse as parseYaml } from "yaml";
 import { findPwsh, ToolchainError } from "./pwsh";
 import type { Endpoint, Fault } from "./azure-emulator";
 import { MUTATIONS, Mutation } from "./mutations";
+import { resolveRole } from "../components/roles";
 import { RehearsalOptions, RehearsalResult, rehearse } from "./rehearse";
+import type { PriorGrant } from "./simulatedAzure";
 
 const USAGE = `usage: npm run rehearse -- [options]
   --stack-config FILE      stack settings to deploy (e.g. Pulumi.dev.yaml); default: the project defaults
@@ -19,6 +21,9 @@ const USAGE = `usage: npm run rehearse -- [options]
   --rbac-delay SECONDS     RBAC propagation delay of the role assignment (default 0)
   --assignment-latency S   how long ARM takes to create the role assignment (default 0)
   --probe-deadline SECONDS cap the probe's deadline, to rehearse failures quickly
+  --vm-create SECONDS      how long ARM takes to create each VM (default 0), so grants can overlap it
+  --prior-grant SPEC       NAME:ROLE@SCOPE: a role the identity of resource NAME already holds (repeatable),
+                           SCOPE subscription, resourceGroup or an ARM id; rehearses over-privilege
   --late-assignment        the worst order Azure may choose: create the role assignment only after
                            every VM extension that does not wait for it has finished
                            (implied by --mutate no-dependency, which no other timing catches for sure)
@@ -44,6 +49,15 @@ export function parseFault(spec: string): Array<{ endpoint: Endpoint; fault: Fau
   return Array.from({ length: Number(times ?? 1) }, () => ({ endpoint: endpoint as Endpoint, fault }));
 }
 
+/** NAME:ROLE@SCOPE, e.g. idlab-app-identity:Contributor@subscription; ROLE is a built-in name or a GUID. */
+export function parsePriorGrant(spec: string): PriorGrant {
+  const m = /^([^:]+):([^@]+)@(.+)$/.exec(spec);
+  if (!m) throw new Error(`--prior-grant ${spec}: expected NAME:ROLE@SCOPE, e.g. idlab-vm:Contributor@subscription`);
+  const role = resolveRole(m[2]);
+  if (!role) throw new Error(`--prior-grant ${spec}: "${m[2]}" is neither a built-in role name nor a role-definition GUID`);
+  return { identityOf: m[1], roleDefinitionGuid: role.guid, scope: m[3] };
+}
+
 /** A stack file's config as Pulumi passes it to the program: text, maps as JSON. */
 export function readStackConfig(file: string): Record<string, string> {
   const config = (parseYaml(readFileSync(file, "utf8"))?.config ?? {}) as Record<string, unknown>;
@@ -62,6 +76,8 @@ export function optionsFromArgs(argv: string[]): { options: Omit<RehearsalOption
       fault: { type: "string", multiple: true },
       mutate: { type: "string" },
       "late-assignment": { type: "boolean" },
+      "vm-create": { type: "string" },
+      "prior-grant": { type: "string", multiple: true },
       json: { type: "boolean" },
       help: { type: "boolean" },
     },
@@ -84,6 +100,7 @@ export function optionsFromArgs(argv: string[]): { options: Omit<RehearsalOption
     throw new Error(`--mutate ${values.mutate}: one of ${Object.keys(MUTATIONS).join(", ")}`);
   const delay = seconds("rbac-delay", values["rbac-delay"]);
   const latency = seconds("assignment-latency", values["assignment-latency"]);
+  const vmCreate = seconds("vm-create", values["vm-create"]);
   return {
     json: values.json ?? false,
     options: {
@@ -94,6 +111,8 @@ export function optionsFromArgs(argv: string[]): { options: Omit<RehearsalOption
       lateRoleAssignment: values["late-assignment"] ?? values.mutate === "no-dependency",
       faults: (values.fault ?? []).flatMap(parseFault),
       mutation: values.mutate as Mutation | undefined,
+      vmCreateMs: vmCreate === undefined ? undefined : vmCreate * 1000,
+      priorGrants: (values["prior-grant"] ?? []).map(parsePriorGrant),
     },
   };
 }

@@ -197,28 +197,28 @@ export interface ProbeRunOptions {
   mode?: "embedded" | "file";
   /** Hard kill, so a hanging probe fails its test instead of the whole run. */
   killAfterMs?: number;
+  /** Which text "embedded" runs: the tutorial's inline script (default) or the whole one, grants mode included (userData). */
+  variant?: "tutorial" | "grants";
 }
 
-let minifiedFile: string | undefined;
+let minifiedDir: string | undefined;
 
-function embeddedScriptFile(): string {
-  if (!minifiedFile) {
-    const dir = mkdtempSync(path.join(tmpdir(), "probe-"));
-    minifiedFile = path.join(dir, "probe.min.ps1");
-  }
+function embeddedScriptFile(variant: "tutorial" | "grants" = "tutorial"): string {
+  if (!minifiedDir) minifiedDir = mkdtempSync(path.join(tmpdir(), "probe-"));
+  const file = path.join(minifiedDir, `probe.${variant}.min.ps1`);
   // Rewritten on every call: cheap, and a test run never sees a stale script.
-  writeFileSync(minifiedFile, minifyProbe(readFileSync(PROBE_SCRIPT_PATH, "utf8")), "utf8");
-  return minifiedFile;
+  writeFileSync(file, minifyProbe(readFileSync(PROBE_SCRIPT_PATH, "utf8"), variant), "utf8");
+  return file;
 }
 
 export async function runProbe(options: ProbeRunOptions): Promise<ProbeRun> {
-  const { params, env = {}, mode = "embedded", killAfterMs = 60_000 } = options;
+  const { params, env = {}, mode = "embedded", killAfterMs = 60_000, variant = "tutorial" } = options;
   const named = Object.entries(params).flatMap(([k, v]) => [`-${k}`, String(v)]);
   let args: string[];
   if (mode === "file") {
     args = ["-NoProfile", "-NonInteractive", "-File", PROBE_SCRIPT_PATH, ...named];
   } else {
-    const file = embeddedScriptFile();
+    const file = embeddedScriptFile(variant);
     const call = Object.entries(params)
       .map(([k, v]) => `-${k} ${typeof v === "number" ? String(v) : psQuote(v)}`)
       .join(" ");

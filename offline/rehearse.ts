@@ -7,7 +7,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { AzureEmulator, type Endpoint, type Fault } from "./azure-emulator";
 import { Mutation, OTHER_RESOURCE_GROUP, mutationTransformation } from "./mutations";
-import { AzureThing, Operation, SimulatedAzure } from "./simulatedAzure";
+import { AzureThing, Operation, PriorGrant, SimulatedAzure } from "./simulatedAzure";
 
 export interface RehearsalOptions {
   /** Stack config as Pulumi stores it: "identity-lab:vmSize" → text (maps as JSON). */
@@ -23,6 +23,10 @@ export interface RehearsalOptions {
   readonly probeDeadlineSeconds?: number;
   /** Creates role assignments only after the extensions running alongside them have finished (see SimulationOptions). */
   readonly lateRoleAssignment?: boolean;
+  /** How long ARM takes to create each VM (default 0). */
+  readonly vmCreateMs?: number;
+  /** Roles the identities already hold when they are created (see SimulationOptions.priorGrants). */
+  readonly priorGrants?: readonly PriorGrant[];
   readonly mutation?: Mutation;
   readonly pwsh: string;
   /** Progress, line by line, as `pulumi up` shows it. */
@@ -107,6 +111,8 @@ async function rehearseOnce(options: RehearsalOptions): Promise<RehearsalResult>
       pwsh: options.pwsh,
       probeDeadlineSeconds: options.probeDeadlineSeconds,
       lateRoleAssignment: options.lateRoleAssignment,
+      vmCreateMs: options.vmCreateMs,
+      priorGrants: options.priorGrants,
       onOperation: (op) => log(formatOperation(op)),
     });
     const stack = options.stack ?? "dev";

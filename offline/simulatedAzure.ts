@@ -52,7 +52,24 @@ export interface SimulationOptions {
    * finished. Makes a missing dependency fail deterministically instead of by a race.
    */
   readonly lateRoleAssignment?: boolean;
+  /** How long ARM takes to create a VM (default 0): gives a critical path something to overlap. */
+  readonly vmCreateMs?: number;
+  /**
+   * Role assignments that exist before this deployment, made by someone else (or inherited): each is
+   * given, effective at once, to the identity of the resource with that Pulumi logical name when it is
+   * created (a VM's system-assigned identity, or a user-assigned identity). Over-privilege looks like this.
+   */
+  readonly priorGrants?: readonly PriorGrant[];
   readonly onOperation?: (op: Operation) => void;
+}
+
+export interface PriorGrant {
+  /** Pulumi logical name of the VM or user-assigned identity whose principal gets the role. */
+  readonly identityOf: string;
+  /** Role-definition GUID. */
+  readonly roleDefinitionGuid: string;
+  /** "subscription", "resourceGroup" (the resource's own), or an ARM id. */
+  readonly scope: string;
 }
 
 const EXTENSION = "azure-native:compute:VirtualMachineExtension";
@@ -73,6 +90,8 @@ export class SimulatedAzure {
   private readonly t0 = Date.now();
   /** Resolves when the operation ends, whatever its outcome. */
   private readonly ended = new Map<Operation, Promise<void>>();
+  /** User-assigned identities by lower-cased id: what a VM that lists one gets. */
+  private readonly identities = new Map<string, { principalId: string; clientId: string }>();
 
   constructor(
     readonly emulator: AzureEmulator,
@@ -131,6 +150,41 @@ export class SimulatedAzure {
     const state: Record<string, any> = { ...inputs };
     const sub = `/subscriptions/${this.subscriptionId}`;
     switch (args.type) {
+      case "azure-native:managedidentity:UserAssignedIdentity": {
+        state.name = inputs.resourceName ?? autoname(args.name);
+        const uami = this.emulator.addUserAssignedIdentity({ name: state.name, resourceGroup: inputs.resourceGroupName });
+        const id = `${sub}/resourceGroups/${inputs.resourceGroupName}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${state.name}`;
+        this.identities.set(id.toLowerCase(), { principalId: uami.principalId, clientId: uami.clientId });
+        this.add({ id, type: args.type, pulumiName: args.name });
+        this.grantPrior(args.name, uami.principalId, `${sub}/resourceGroups/${inputs.resourceGroupName}`);
+        return { id, state: { ...state, principalId: uami.principalId, clientId: uami.clientId, tenantId: this.emulator.tenantId } };
+      }
+      case "azure-native:storage:StorageAccount": {
+        state.name =
+          inputs.accountName ??
+          autoname(args.name)
+            .replace(/[^a-z0-9]/g, "")
+            .slice(0, 24);
+        const { id } = this.emulator.addStorageAccount({
+          name: state.name,
+          resourceGroup: inputs.resourceGroupName,
+          location: inputs.location,
+        });
+        this.add({ id, type: args.type, pulumiName: args.name });
+        const blob = `https://${state.name}.blob.core.windows.net/`;
+        return { id, state: { ...state, primaryEndpoints: { blob }, provisioningState: "Succeeded" } };
+      }
+      case "azure-native:storage:BlobContainer": {
+        state.name = inputs.containerName ?? autoname(args.name);
+        const id = this.emulator.addBlobContainer(inputs.accountName, state.name);
+        this.add({ id, type: args.type, pulumiName: args.name });
+        return { id, state };
+      }
+      case "random:index/randomString:RandomString": {
+        const length = Number(inputs.length ?? 8);
+        state.result = randomUUID().replace(/-/g, "").slice(0, length);
+        return { id: "none", state };
+      }
       case "azure-native:resources:ResourceGroup": {
         state.name = inputs.resourceGroupName ?? autoname(args.name);
         const id = this.emulator.addResourceGroup({ name: state.name, location: inputs.location, tags: inputs.tags });
@@ -160,7 +214,7 @@ export class SimulatedAzure {
         const id = `${vmId}/extensions/${inputs.vmExtensionName}`;
         const command: string | undefined = inputs.protectedSettings?.commandToExecute;
         if (!command) throw new Error("the extension has no protectedSettings.commandToExecute");
-        const run = await this.runOnVm(command);
+        const run = await this.runOnVm(command, inputs.vmName);
         op.detail = `probe exited ${run.code} after ${(run.ms / 1000).toFixed(1)}s`;
         this.instanceViews.set(`${inputs.vmName}/${inputs.vmExtensionName}`.toLowerCase(), cseInstanceView(run, inputs.vmExtensionName));
         if (run.code !== 0) {
@@ -197,16 +251,41 @@ export class SimulatedAzure {
         implicitReason: "Azure enables Network Watcher when a region gets its first VNet",
       });
     }
-    if (args.type === "azure-native:compute:VirtualMachine") this.createVmParts(id, inputs, state);
+    if (args.type === "azure-native:compute:VirtualMachine") {
+      await sleep(this.options.vmCreateMs ?? 0);
+      this.createVmParts(id, inputs, state);
+      this.grantPrior(args.name, state.identity.principalId, rgPath);
+    }
     return { id, state };
   }
 
   /** The VM's identity and the NIC, OS disk and public IP that Azure makes from its profiles. */
   private createVmParts(vmId: string, inputs: any, state: Record<string, any>): void {
-    const principalId = randomUUID();
-    state.identity = { ...inputs.identity, principalId, tenantId: this.emulator.tenantId };
+    const type: string = inputs.identity?.type ?? "None";
+    const system = /SystemAssigned/i.test(type);
+    const uamiIds: string[] = inputs.identity?.userAssignedIdentities ?? [];
+    for (const u of uamiIds) {
+      if (!this.identities.has(u.toLowerCase())) throw new Error(`InvalidUserAssignedIdentity: ${u} does not exist`);
+    }
+    const principalId = system ? randomUUID() : undefined;
+    state.identity = {
+      ...inputs.identity,
+      ...(system ? { principalId, tenantId: this.emulator.tenantId } : {}),
+      ...(uamiIds.length > 0
+        ? { userAssignedIdentities: Object.fromEntries(uamiIds.map((u) => [u, { ...this.identities.get(u.toLowerCase()) }])) }
+        : {}),
+    };
     state.vmId = randomUUID();
-    this.emulator.setVmIdentity({ principalId, clientId: randomUUID(), resourceId: vmId });
+    const rgName = vmId.split("/")[4];
+    this.emulator.addVm({
+      name: state.name,
+      resourceGroup: rgName,
+      systemAssigned: system ? { principalId } : false,
+      userAssigned: uamiIds,
+      userData: inputs.userData,
+    });
+    // The tutorial's single-VM tests read the default IMDS base; with one VM it is that VM.
+    if (system) this.emulator.setVmIdentity({ principalId: principalId!, clientId: randomUUID(), resourceId: vmId });
     const rgPath = vmId.slice(0, vmId.indexOf("/providers/"));
     const osDisk = inputs.storageProfile?.osDisk ?? {};
     this.add({
@@ -235,6 +314,22 @@ export class SimulatedAzure {
     }
   }
 
+  /** Gives the identity just created the roles someone granted it before this deployment (priorGrants). */
+  private grantPrior(pulumiName: string, principalId: string | undefined, resourceGroupId: string): void {
+    if (!principalId) return;
+    for (const g of this.options.priorGrants ?? []) {
+      if (g.identityOf !== pulumiName) continue;
+      const sub = `/subscriptions/${this.subscriptionId}`;
+      const scope = g.scope === "subscription" ? sub : g.scope === "resourceGroup" ? resourceGroupId : g.scope;
+      this.emulator.assignRole({
+        scope,
+        roleDefinitionId: `${sub}/providers/Microsoft.Authorization/roleDefinitions/${g.roleDefinitionGuid}`,
+        principalId,
+        effectiveAfterMs: 0,
+      });
+    }
+  }
+
   private invoke(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
     switch (args.token) {
       case "azure-native:authorization:getClientConfig":
@@ -254,12 +349,16 @@ export class SimulatedAzure {
    * in for powershell.exe and the emulator for IMDS and ARM. The rest of the command
    * is passed on unchanged.
    */
-  private runOnVm(command: string): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; endedAt: Date }> {
+  private runOnVm(
+    command: string,
+    vmName: string,
+  ): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; endedAt: Date }> {
     const [exe, ...args] = command.split(" ");
     if (exe !== "powershell") return Promise.reject(new Error(`the simulated VM runs only powershell commands, not ${exe}`));
     const env = pwshEnv({
-      IDENTITYLAB_IMDS_ENDPOINT: this.emulator.imdsUrl,
+      IDENTITYLAB_IMDS_ENDPOINT: this.emulator.vm(vmName).imdsBase,
       IDENTITYLAB_ARM_URL: this.emulator.armUrl,
+      IDENTITYLAB_BLOB_URL: this.emulator.blobUrl,
       ...(this.options.probeDeadlineSeconds !== undefined
         ? { IDENTITYLAB_DEADLINE_SECONDS: String(this.options.probeDeadlineSeconds) }
         : {}),
@@ -281,6 +380,7 @@ export class SimulatedAzure {
     this.inventory.delete(key);
     if (thing.type === "azure-native:authorization:RoleAssignment") this.emulator.removeRoleAssignment(id.split("/").pop()!);
     if (thing.type === "azure-native:compute:VirtualMachine") {
+      this.emulator.removeVm(id.split("/").pop()!);
       this.emulator.setVmIdentity(null);
       for (const [k, part] of this.inventory) {
         if (part.ownedBy?.toLowerCase() === key && part.deleteOption === "Delete") {

@@ -31,7 +31,8 @@ function scrubDeep(value: unknown, keep: (path: string) => boolean, path = ""): 
 const REPORT_MARKER = `{"schema":"${REPORT_SCHEMA}"`;
 
 export interface ProbeError {
-  readonly phase: "imds" | "resourceGroup" | "permissions";
+  /** Tutorial: imds | resourceGroup | permissions. Grants mode adds read | ra | rd | data | grants, and the loader userData. */
+  readonly phase: "imds" | "resourceGroup" | "permissions" | "read" | "ra" | "rd" | "data" | "grants" | "userData";
   readonly status: number | null;
   readonly code: string | null;
   readonly message: string;
@@ -222,13 +223,29 @@ export function verifySuccess(report: ProbeReport, target: ProbeTarget): { phase
 export function explainFailure(report: ProbeReport, resourceGroupName: string): { cause: string; nextStep: string } {
   const e = report.error!;
   const who = report.identity?.objectId ? `identity ${report.identity.objectId}` : "the VM's identity";
-  const after = `after ${report.elapsedSeconds}s and ${report.attempts[e.phase] ?? 0} attempt(s)`;
+  const after = `after ${report.elapsedSeconds}s and ${(report.attempts as Record<string, number>)[e.phase] ?? 0} attempt(s)`;
   const ref = e.requestId ? ` (x-ms-request-id ${e.requestId})` : "";
   const said = `${e.status ?? "no answer"}${e.code ? ` ${e.code}` : ""}: ${e.message}`;
   const service = e.phase === "imds" ? "IMDS" : "ARM";
   const proxyStep =
     `something between the VM and ${service} (a proxy, a TLS-inspecting firewall) may be answering in its place; ` +
     `check the VM's proxy and firewall settings, then ${RERUN_STEP}`;
+  if (e.phase === "userData") {
+    // The Windows loader's own report (probe/contract.md "Windows delivery of grants mode").
+    return {
+      cause:
+        e.code === "UserDataInvalid"
+          ? `The VM's userData is not the probe the program delivered (${e.message}).`
+          : `The probe's loader could not fetch the VM's userData from IMDS after ${report.elapsedSeconds}s and ${report.attempts.imds} attempt(s) (${said}).`,
+      nextStep: `check that the VM's userData is set (az vm show --query userData), the guest agent and the route to 169.254.169.254; then ${RERUN_STEP}`,
+    };
+  }
+  if (e.code === "InvalidGrants") {
+    return {
+      cause: `The probe was given grants it cannot read (${e.message}).`,
+      nextStep: `this is a bug in the program's grants rendering; ${RERUN_STEP}`,
+    };
+  }
   if (e.code === "ProbeError") {
     return { cause: `The probe itself failed in phase ${e.phase} (${e.message}).`, nextStep: `this is a bug in the probe; ${RERUN_STEP}` };
   }

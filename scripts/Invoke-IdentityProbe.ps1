@@ -38,6 +38,11 @@ First backoff; it doubles on each failure of the same request.
 .PARAMETER RetryCapSeconds
 Longest sleep between two attempts on one endpoint, unless the server asks for longer with Retry-After.
 
+.PARAMETER Grants
+Grants mode (probe/contract.md "Grants mode"): a compact JSON array of grants to prove, each
+{"n":key,"s":scope id,"u":client_id or "","k":"arm"|"blob","v":api-version,"b":container URL or ""}. The resource
+group read of tutorial mode is skipped; the report gains one "grants" entry per grant.
+
 .PARAMETER FaultBudgetSeconds
 How long a fault other than RBAC propagation or announced throttling (5xx, resets, timeouts, unreadable bodies) is
 retried before the probe reports it.
@@ -48,6 +53,7 @@ retried before the probe reports it.
 .NOTES
 IDENTITYLAB_ARM_URL (tests only) sends ARM requests elsewhere; the token's audience still comes from -ArmEndpoint.
 IDENTITYLAB_DEADLINE_SECONDS (rehearsal only) lowers -DeadlineSeconds, never raises it.
+IDENTITYLAB_BLOB_URL (rehearsal only) sends List Blobs for https://<account>.blob.<suffix>/<container> to <url>/<account>/<container>.
 #>
 [CmdletBinding()]
 param(
@@ -59,6 +65,9 @@ param(
     [double]$RequestTimeoutSeconds = 20,
     [double]$RetryBaseSeconds = 1,
     [double]$RetryCapSeconds = 5,
+    #region grants
+    [string]$Grants = '',
+    #endregion
     [double]$FaultBudgetSeconds = 120
 )
 Set-StrictMode -Version Latest
@@ -150,6 +159,9 @@ function Write-Note([string]$Text) { [Console]::Out.WriteLine(('{0} t={1}' -f $T
 
 # A 200 is evidence only when it answers the question asked; returns a code and a message when it does not.
 function Test-Answer([string]$P, $O) {
+    #region grants
+    if ($P -in 'read', 'data', 'ra', 'rd') { return Test-Grant $P $O }
+    #endregion
     if ($P -eq 'imds') {
         $t = Get-Str $O 'access_token'
         if (-not $t) { return 'NoAccessToken', 'no access_token' }
@@ -242,6 +254,9 @@ function Invoke-Get([string]$Phase, [string]$Url) {
             $o = $null
             # Parse errors are swallowed whole: their text could quote the body, and an IMDS body holds the token.
             try { $o = ConvertFrom-Json ([Text.Encoding]::UTF8.GetString($ms.GetBuffer(), 0, [int]$ms.Length)) @dk } catch { }
+            #region grants
+            if ($Phase -eq 'data') { $o = ConvertFrom-BlobXml ([Text.Encoding]::UTF8.GetString($ms.GetBuffer(), 0, [int]$ms.Length)) }
+            #endregion
             if ($s -eq 200) {
                 if ($null -eq $o) { $code = 'MalformedResponse'; $msg = 'not JSON (or keys differing only in case)' }
                 else {
@@ -297,11 +312,199 @@ function Get-Token {
     $true
 }
 
+#region grants
+# Azure Storage answers in XML: <EnumerationResults ContainerName=...> or <Error><Code/><Message/></Error>.
+function ConvertFrom-BlobXml([string]$T) {
+    try { $x = [xml]$T.TrimStart([char]0xFEFF) } catch { return }
+    $e = $x.DocumentElement
+    if (-not $e) { return }
+    if ($e.LocalName -eq 'EnumerationResults') { return @{ container = $e.GetAttribute('ContainerName') } }
+    if ($e.LocalName -eq 'Error') {
+        $c = $e.SelectSingleNode('Code')
+        $m = $e.SelectSingleNode('Message')
+        return @{ error = @{ code = $(if ($c) { $c.InnerText }); message = $(if ($m) { $m.InnerText }) } }
+    }
+}
+
+function Test-Grant([string]$P, $O) {
+    if ($P -eq 'read') { if ((Get-Str $O 'id') -ne $st.s) { return 'UnexpectedResponse', "got id '$(Get-Str $O 'id')'" }; return }
+    if ($P -eq 'data') { if (-not (Get-Str $O 'container')) { return 'UnexpectedResponse', 'not a blob list' }; return }
+    if ($P -eq 'ra') {
+        $v = Get-Field $O 'value'
+        if ($v -isnot [array]) { return 'UnexpectedResponse', 'no value list' }
+        foreach ($y in $v) { $q = Get-Field $y 'properties'; if (-not (Get-Str $q 'roleDefinitionId') -or -not (Get-Str $q 'scope')) { return 'UnexpectedResponse', 'bad role assignment' } }
+        return
+    }
+    $v = Get-Field (Get-Field $O 'properties') 'permissions'
+    if ($v -isnot [array]) { return 'UnexpectedResponse', 'no permissions' }
+    foreach ($y in $v) { foreach ($n in $nm) { if ($null -eq (Get-List $y $n)) { return 'UnexpectedResponse', "bad $n" } } }
+}
+
+# Permission blocks as compact 4-tuples [actions, notActions, dataActions, notDataActions]; lists, so trimming can edit them.
+function ConvertTo-Tuple($B) {
+    $l = [Collections.Generic.List[object]]::new()
+    foreach ($p in $B) {
+        $t = [Collections.Generic.List[object]]::new()
+        foreach ($n in $nm) { $a = Get-List $p $n; if ($null -eq $a) { $a = @() }; $t.Add($a) }
+        $l.Add($t)
+    }
+    , $l
+}
+
+if ($Grants) {
+    # One token at a time, for the grant's identity (client_id, '' = the VM's default) and audience.
+    function Get-Token {
+        $k = "$($st.u)|$($st.aud)"
+        if ($st.tok -and $st.key -eq $k -and $st.exp - [DateTimeOffset]::UtcNow.ToUnixTimeSeconds() -gt 300) { return $true }
+        $st.tok = $null
+        $st.key = $k
+        $q = '&resource=' + [Uri]::EscapeDataString($st.aud)
+        if ($st.u) { $q += '&client_id=' + [Uri]::EscapeDataString($st.u) }
+        if ($st.aud -eq $ArmEndpoint) { $st.oid = $null }
+        if ($null -eq (Invoke-Get 'imds' ($ImdsEndpoint.TrimEnd('/') + '/metadata/identity/oauth2/token?api-version=2018-02-01' + $q))) { $st.key = $null; return $false }
+        $c = $st.cl
+        if ($st.aud -eq $ArmEndpoint) {
+            $st.oid = Get-Safe (Get-Str $c 'oid') 80
+            if (-not $st.id) {
+                $st.id = [ordered]@{
+                    objectId = $st.oid
+                    tenantId = Get-Safe (Get-Str $c 'tid')
+                    resourceId = Get-Safe (Get-Str $c 'xms_mirid')
+                    audience = Get-Safe (Get-Str $c 'aud')
+                    expiresOn = [DateTimeOffset]::FromUnixTimeSeconds($st.exp).UtcDateTime.ToString('s') + 'Z'
+                }
+            }
+        }
+        $true
+    }
+}
+#endregion
+
 function ConvertTo-ReportJson($Report) {
     # Pure ASCII: the extension's stdout passes through the console code page, which would mangle the rest.
     [regex]::Replace((ConvertTo-Json $Report -Depth 9 -Compress), '[^\x20-\x7e]', { param($m) '\u{0:x4}' -f [int][char]$m.Value })
 }
 
+#region grants
+if ($Grants) {
+    $gr = [Collections.Generic.List[object]]::new()
+    $tot = [ordered]@{ imds = 0; resourceGroup = 0; permissions = 0 }
+    $fe = $null
+    $ab = [Environment]::GetEnvironmentVariable('IDENTITYLAB_ARM_URL')
+    if (-not $ab) { $ab = $ArmEndpoint }
+    $ab = $ab.TrimEnd('/')
+    $gs = $null
+    try { $gs = @(ConvertFrom-Json $Grants @dk | ForEach-Object { $_ }) } catch { }
+    foreach ($x in @($gs)) { foreach ($f in 'n', 's', 'u', 'k', 'v', 'b') { if ($null -eq (Get-Str $x $f)) { $gs = $null } } }
+    if (-not $gs) { $gs = @(); $fe = [ordered]@{ phase = 'grants'; status = $null; code = 'InvalidGrants'; message = 'the -Grants JSON is not a list of grant specs'; requestId = $null } }
+    try {
+        foreach ($x in @($gs)) {
+            $st.att = [ordered]@{ imds = 0; read = 0; permissions = 0; ra = 0; rd = 0; data = 0 }
+            $st.err = $null
+            $st.u = Get-Str $x 'u'
+            $st.s = Get-Str $x 's'
+            $st.aud = $ArmEndpoint
+            $e = [ordered]@{ n = Get-Safe (Get-Str $x 'n') 40; oid = $null; read = $null; data = $null; perm = $null; cause = $null; att = 0 }
+            if ((Get-Left) -le 0) { $e.cause = 'NotReached' } else {
+                # A data role grants no read of the account itself, only of its containers: a blob grant reads its container.
+                $rt = $st.s
+                if ((Get-Str $x 'k') -eq 'blob' -and $rt -notmatch '/containers/[^/]+$') { $rt += '/blobServices/default/containers/' + ((Get-Str $x 'b').TrimEnd('/') -split '/')[-1] }
+                $st.s = $rt
+                $r = Invoke-Get 'read' ($ab + $rt + '?api-version=' + [Uri]::EscapeDataString((Get-Str $x 'v')))
+                $st.s = Get-Str $x 's'
+                if ($st.key -eq "$($st.u)|$ArmEndpoint") { $e.oid = $st.oid }
+                if ($null -eq $r) { if ($st.err -and $st.err.phase -eq 'read') { $e.read = $st.err.status } } else {
+                    $e.read = 200
+                    if ($st.s -match '^/subscriptions/[^/]+$') {
+                        # No permissions operation exists at subscription scope: the identity's role assignments that
+                        # cover the subscription (at it, or above it), and each one's role definition.
+                        $q = Invoke-Get 'ra' ($ab + $st.s + '/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&%24filter=' + [Uri]::EscapeDataString("assignedTo('$($e.oid)')"))
+                        if ($null -ne $q) {
+                            $bl = [Collections.Generic.List[object]]::new()
+                            $seen = @{}
+                            foreach ($y in (Get-Field $q 'value')) {
+                                $p = Get-Field $y 'properties'
+                                $sc = Get-Str $p 'scope'
+                                $d = Get-Str $p 'roleDefinitionId'
+                                if (-not ($sc -eq '/' -or $sc -eq $st.s -or $sc -like '/providers/Microsoft.Management/managementGroups/*') -or $seen.ContainsKey($d)) { continue }
+                                $seen[$d] = 1
+                                $w = Invoke-Get 'rd' ($ab + $d + '?api-version=2022-04-01')
+                                if ($null -eq $w) { $bl = $null; break }
+                                foreach ($z in (Get-Field (Get-Field $w 'properties') 'permissions')) { $bl.Add($z) }
+                            }
+                            if ($null -ne $bl) { $e.perm = ConvertTo-Tuple $bl }
+                        }
+                    } else {
+                        $q = Invoke-Get 'permissions' ($ab + $st.s + '/providers/Microsoft.Authorization/permissions?api-version=2022-04-01')
+                        if ($null -ne $q) { $e.perm = ConvertTo-Tuple (Get-Field $q 'value') }
+                    }
+                    if ((Get-Str $x 'k') -eq 'blob') {
+                        $st.aud = 'https://storage.azure.com/'
+                        $arm.DefaultRequestHeaders.Add('x-ms-version', '2021-08-06')
+                        $bu = (Get-Str $x 'b').TrimEnd('/')
+                        $bt = [Environment]::GetEnvironmentVariable('IDENTITYLAB_BLOB_URL')
+                        if ($bt -and $bu -match '^https://([^./]+)\.blob\.[^/]+/(.+)$') { $bu = $bt.TrimEnd('/') + '/' + $Matches[1] + '/' + $Matches[2] }
+                        try {
+                            $d = Invoke-Get 'data' ($bu + '?restype=container&comp=list&maxresults=1')
+                        } finally { [void]$arm.DefaultRequestHeaders.Remove('x-ms-version') }
+                        if ($null -ne $d) { $e.data = 200 } elseif ($st.err -and $st.err.phase -eq 'data') { $e.data = $st.err.status }
+                    }
+                }
+                $ev = $e.read -eq 200 -and $null -ne $e.perm -and ((Get-Str $x 'k') -ne 'blob' -or $e.data -eq 200)
+                if (-not $ev) {
+                    $e.cause = 'ProbeError'
+                    if ($st.err) { $e.cause = $st.err.code; if (-not $fe) { $fe = $st.err } }
+                }
+            }
+            foreach ($k in @($st.att.Keys)) { $e.att += $st.att[$k] }
+            $tot.imds += $st.att.imds
+            $tot.permissions += $st.att.permissions
+            if ($e.cause -and -not $fe) { $fe = [ordered]@{ phase = 'grants'; status = $null; code = $e.cause; message = 'grant ' + $e.n; requestId = $null } }
+            $gr.Add($e)
+        }
+    } catch {
+        $fe = [ordered]@{ phase = $st.ph; status = $null; code = 'ProbeError'; message = "$($_.Exception.GetType().Name)"; requestId = $null }
+    }
+    $rep = [ordered]@{
+        schema = 'identitylab.probe/v1'
+        ok = $null -eq $fe -and $gr.Count -gt 0
+        resourceGroup = $null
+        identity = $st.id
+        permissions = $null
+        attempts = $tot
+        elapsedSeconds = [Math]::Round($sw.Elapsed.TotalSeconds, 1)
+        trimmed = @()
+        error = $fe
+        grants = $gr
+    }
+    # Trimming: first error.message to 100 characters; then, while the report is too long, the longest permission
+    # list (most entries, first in grant order) loses its last entry; "grants[i].perm" names each grant so cut.
+    $j = ConvertTo-ReportJson $rep
+    # ARM's prose goes first (the cause code stays whole); 100 characters keep what it names.
+    if ($j.Length -ge 3500 -and $fe -and "$($fe.message)".Length -gt 100) {
+        $fe.message = "$($fe.message)".Substring(0, 100)
+        $rep.trimmed += 'error.message'
+        $j = ConvertTo-ReportJson $rep
+    }
+    while ($j.Length -ge 3500) {
+        $bi = $bt = $bk = -1
+        $bn = 0
+        for ($i = 0; $i -lt $gr.Count; $i++) {
+            $pm = $gr[$i].perm
+            if ($null -eq $pm) { continue }
+            for ($t = 0; $t -lt $pm.Count; $t++) { for ($k = 0; $k -lt 4; $k++) { if ($pm[$t][$k].Length -gt $bn) { $bn = $pm[$t][$k].Length; $bi = $i; $bt = $t; $bk = $k } } }
+        }
+        if ($bi -lt 0) { break }
+        $a = $gr[$bi].perm[$bt][$bk]
+        $gr[$bi].perm[$bt][$bk] = @(if ($a.Length -gt 1) { $a[0..($a.Length - 2)] })
+        $k = "grants[$bi].perm"
+        if ($rep.trimmed -notcontains $k) { $rep.trimmed += $k }
+        $j = ConvertTo-ReportJson $rep
+    }
+    $j
+    return
+}
+#endregion
 $rg = $perm = $null
 # Whatever an answer holds, the probe ends with its report: an unforeseen error becomes one too.
 try {

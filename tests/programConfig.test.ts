@@ -7,6 +7,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { installMocks, MockAzure, probeInstanceView } from "../offline/mockAzure";
 import { stdoutWith, successReport } from "../offline/sampleReports";
 import { LAB_TAG_NAMES } from "../settings/azureFacts";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
+import { DEFAULTS } from "../settings/schema";
 
 let azure: MockAzure;
 
@@ -92,6 +96,56 @@ describe("a project renamed by `pulumi new` (my-lab)", () => {
     expect(message).toMatch(/- my-lab:vmSize: "x" is not a VM size/);
     expect(message).toMatch(/- my-lab:rdpSourceCidr: "0.0.0.0\/1" opens RDP to 2,147,483,648 addresses/);
     expect(message).not.toMatch(/identity-lab:/);
+  });
+});
+
+/**
+ * What `pulumi new <repo> --yes` writes to the new stack's config from Pulumi.yaml's `template:` section
+ * (pulumi/pulumi pkg/cmd/pulumi/project/newcmd/config.go resolveTemplateConfig): un-namespaced keys get the new
+ * project's name, namespaced ones stay, and each value is the template's default; empty answers are not saved.
+ */
+function configFromTemplate(project: string, answers: Record<string, string> = {}): Record<string, string> {
+  const template = parseYaml(readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8")).template;
+  const config: Record<string, string> = {};
+  for (const [key, decl] of Object.entries(template.config as Record<string, { default?: string }>)) {
+    const value = answers[key] ?? String(decl.default ?? "");
+    if (value !== "") config[key.includes(":") ? key : `${project}:${key}`] = value;
+  }
+  return config;
+}
+
+describe("the template: section, as `pulumi new` applies it", () => {
+  const template = parseYaml(readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8")).template;
+
+  test("offers only keys the lab reads, with the lab's own defaults, and keeps the CLI floor at 3.45.0", () => {
+    const project = parseYaml(readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8"));
+    expect(project.requiredPulumiVersion).toBe(">=3.45.0");
+    // displayName and metadata (3.95.0) would make 3.45-3.94 refuse the whole file (template: additionalProperties false).
+    expect(Object.keys(template).sort()).toEqual(["config", "description", "quickstart"]);
+    for (const [key, decl] of Object.entries(template.config as Record<string, { default: string; secret?: boolean }>)) {
+      if (key === "azure-native:location") continue;
+      expect(Object.keys(DEFAULTS)).toContain(key);
+      expect(decl.default).toBe(String(DEFAULTS[key as keyof typeof DEFAULTS]));
+      // Nothing the user types is a secret: the password and SSH key are generated (and `-c` would store one in plain text).
+      expect(decl.secret).toBeUndefined();
+    }
+  });
+
+  test("`pulumi new my-lab --yes`: the template's answers deploy under the new name", async () => {
+    useProject("my-lab");
+    const config = configFromTemplate("my-lab", { namePrefix: "mylab", location: "westeurope", "azure-native:location": "westeurope" });
+    expect(config).toEqual({ "azure-native:location": "westeurope", "my-lab:location": "westeurope", "my-lab:namePrefix": "mylab" });
+    const { error } = loadProgram(config);
+    expect(error).toBeUndefined();
+    const vm = await registeredVm();
+    expect(vm.name).toBe("mylab-vm");
+    expect(vm.inputs.location).toBe("westeurope");
+  });
+
+  test("negative control: the same answers under the template's old namespace are refused, not ignored", () => {
+    useProject("my-lab");
+    const message = configError(configFromTemplate("identity-lab", { namePrefix: "mylab" }));
+    expect(message).toContain('identity-lab:namePrefix: this project is named "my-lab"');
   });
 });
 

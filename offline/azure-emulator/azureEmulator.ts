@@ -19,6 +19,15 @@
  *    and .../preview/2022-05-01-preview/examples/GetResourcePermissions.json: `{"value":[{"actions":[],"notActions":[]}]}`),
  *    with ARM's bearer-token checks and Azure RBAC (see rbac.ts, errors.ts).
  *
+ * 3. Grants mode (setups-design §5): several VMs, each with its own IMDS base (`addVm` -> `<imdsUrl>/vms/<name>`)
+ *    serving its identities (selection by client_id / object_id / msi_res_id, Azure's defaults: selectIdentity) and
+ *    its userData (`/metadata/instance/compute/userData?api-version=2021-01-01&format=text`, base64 as stored);
+ *    user-assigned identities (`addUserAssignedIdentity`, tokens carry their oid/appid/xms_mirid); ARM GETs of the
+ *    subscription and of any registered resource (`addResource`, `addStorageAccount`, containers, UAMIs), RBAC-checked
+ *    with `<type>/read` at that scope and inherited from every ancestor; Permissions_ListForResource; role
+ *    assignments at a scope with `$filter` (assignedTo, principalId eq, atScope) and role-definition GETs; and a blob
+ *    data plane (List Blobs, `blobUrl` / `blobHttpsUrl`, path-style `<account>/<container>`, see handleBlob).
+ *
  * Everything binds 127.0.0.1. ARM is served twice with identical behaviour: plain HTTP (for the
  * PowerShell probe's test seam) and HTTPS with a throwaway certificate (Microsoft's SDK refuses to
  * send a bearer token over plain HTTP).
@@ -38,7 +47,9 @@ import type { AddressInfo, Socket } from "node:net";
 
 import {
   arm,
+  armError,
   armFaultBody,
+  httpReason,
   DEFAULT_ARM_AUDIENCES,
   IMDS_IDENTITY_API_VERSIONS,
   IMDS_IDENTITY_NOT_FOUND,
@@ -52,7 +63,23 @@ import { decodeJwt, keyId, opaque, signJwt, verifyJwtSignature, type JwtClaims }
 import { BUILT_IN_ROLES, normalizeScope, RESOURCE_GROUP_READ, roleGrants, scopeCovers, type RoleDefinition } from "./rbac";
 import { makeLocalhostCert, type TlsMaterial } from "./tls";
 
-export type Endpoint = "imds" | "resourceGroup" | "permissions";
+/**
+ * Fault-injection targets. The first three are the tutorial's; the others came with grants mode:
+ * "resource" (ARM GET of a subscription or any registered resource), "roleAssignments" (list at a scope),
+ * "roleDefinition" (GET), "blob" (the blob data plane), "userData" (IMDS userData). "permissions" covers
+ * Permissions_ListForResourceGroup and Permissions_ListForResource alike.
+ */
+export type Endpoint = "imds" | "resourceGroup" | "permissions" | "resource" | "roleAssignments" | "roleDefinition" | "blob" | "userData";
+const ENDPOINTS: readonly Endpoint[] = [
+  "imds",
+  "resourceGroup",
+  "permissions",
+  "resource",
+  "roleAssignments",
+  "roleDefinition",
+  "blob",
+  "userData",
+];
 
 export interface Fault {
   /** Answer with this status and an Azure-shaped error body for that endpoint (unless `body` is given). */
@@ -88,7 +115,9 @@ export interface RecordedRequest {
   atMs: number;
   faulted: boolean;
   /** Which listener got it. */
-  server: "imds" | "arm-http" | "arm-https";
+  server: "imds" | "arm-http" | "arm-https" | "blob";
+  /** IMDS only: the VM whose IMDS base URL was used ("" for the default, single-VM base imdsUrl). */
+  vm?: string;
   /** The fault kind applied, when faulted. */
   fault?: "status" | "body" | "delay" | "reset" | "hang" | "malformed" | "endless" | "trickle";
   /** ARM only: the `oid` of a token that passed verification (never the token itself). */
@@ -134,6 +163,54 @@ export interface MintTokenOptions {
   extraClaims?: JwtClaims;
 }
 
+/** A user-assigned managed identity registered with addUserAssignedIdentity (also an ARM resource). */
+export interface UserAssignedIdentityInfo extends VmIdentity {
+  name: string;
+}
+
+/** One VM of a multi-VM world (addVm). */
+export interface VmSpec {
+  /** Unique per emulator; becomes part of the VM's IMDS base URL. */
+  name: string;
+  /** Enable the system-assigned identity (true: fresh ids), default false. */
+  systemAssigned?: boolean | { principalId?: string; clientId?: string };
+  /** User-assigned identities attached to the VM: resource ids of addUserAssignedIdentity, or identities to register. */
+  userAssigned?: Array<string | { name?: string; resourceId?: string; principalId?: string; clientId?: string }>;
+  /** The VM's userData as Azure stores it: base64 (IMDS serves it back base64, as Azure does). */
+  userData?: string;
+  /** Resource group of the VM's resource id; default identity-lab-rg. */
+  resourceGroup?: string;
+}
+
+export interface VmInfo {
+  name: string;
+  resourceId: string;
+  /** Base URL for IMDS as this VM sees it (pass it as IDENTITYLAB_IMDS_ENDPOINT / -ImdsEndpoint). */
+  imdsBase: string;
+  systemAssigned: VmIdentity | null;
+  userAssigned: UserAssignedIdentityInfo[];
+}
+
+interface VmRecord {
+  name: string;
+  resourceId: string;
+  system: VmIdentity | null;
+  user: UserAssignedIdentityInfo[];
+  userData: string | null;
+}
+
+interface ArmResourceRecord {
+  id: string;
+  type: string;
+  body: Record<string, unknown>;
+}
+
+interface StorageAccountRecord {
+  id: string;
+  name: string;
+  containers: Set<string>;
+}
+
 interface ResourceGroupRecord {
   subscriptionId: string;
   name: string;
@@ -143,12 +220,29 @@ interface ResourceGroupRecord {
 
 type Route =
   | { endpoint: "resourceGroup"; subscriptionId: string; resourceGroup: string }
-  | { endpoint: "permissions"; subscriptionId: string; resourceGroup: string }
+  | { endpoint: "permissions"; subscriptionId: string; resourceGroup: string; resourceId?: string }
+  | { endpoint: "resource"; subscriptionId: string; resourceGroup: string; resourceId: string }
+  | { endpoint: "roleAssignments"; subscriptionId: string; resourceGroup: string; scope: string }
+  | { endpoint: "roleDefinition"; subscriptionId: string; resourceGroup: string; scope: string; guid: string }
   | { endpoint: "other" };
 
 const IMDS_TOKEN_PATH = "/metadata/identity/oauth2/token";
 const RG_ROUTE = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/?$/i;
 const PERMISSIONS_ROUTE = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/microsoft\.authorization\/permissions\/?$/i;
+const SUBSCRIPTION_ROUTE = /^\/subscriptions\/([^/]+)\/?$/i;
+const RESOURCE_PERMISSIONS_ROUTE =
+  /^(\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/.+)\/providers\/microsoft\.authorization\/permissions\/?$/i;
+const ROLE_ASSIGNMENTS_ROUTE =
+  /^(\/subscriptions\/([^/]+)(?:\/resourcegroups\/([^/]+)(?:\/providers\/.+)?)?)?\/providers\/microsoft\.authorization\/roleassignments\/?$/i;
+const ROLE_DEFINITION_ROUTE =
+  /^(\/subscriptions\/([^/]+)(?:\/resourcegroups\/([^/]+)(?:\/providers\/.+)?)?)?\/providers\/microsoft\.authorization\/roledefinitions\/([^/]+)\/?$/i;
+const RESOURCE_ROUTE = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/[^/]+\/[^/]+\/[^/]+(?:\/[^/]+\/[^/]+)*\/?$/i;
+const VM_PREFIX = /^\/vms\/([^/]+)(\/.*)?$/;
+const USER_DATA_PATH = "/metadata/instance/compute/userdata";
+/** The blob data-plane operation List Blobs needs (built-in Storage Blob Data Reader's dataAction). */
+export const BLOB_LIST_DATA_ACTION = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read";
+/** Audiences Azure Storage accepts for Entra tokens (https://learn.microsoft.com/en-us/azure/storage/blobs/authorize-access-azure-active-directory). */
+export const STORAGE_AUDIENCES: readonly string[] = ["https://storage.azure.com/", "https://storage.azure.com"];
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** ARM's documented subscription read bucket (request-limits-and-throttling.md). */
@@ -189,7 +283,12 @@ export class AzureEmulator {
   private readonly resourceGroups = new Map<string, ResourceGroupRecord>();
   private readonly roleDefinitions = new Map<string, RoleDefinition>();
   private readonly assignments: RoleAssignmentInfo[] = [];
-  private readonly faults: Record<Endpoint, Fault[]> = { imds: [], resourceGroup: [], permissions: [] };
+  private readonly faults = Object.fromEntries(ENDPOINTS.map((e) => [e, [] as Fault[]])) as Record<Endpoint, Fault[]>;
+  private readonly vms = new Map<string, VmRecord>();
+  private readonly uamis = new Map<string, UserAssignedIdentityInfo>();
+  private readonly resources = new Map<string, ArmResourceRecord>();
+  private readonly storageAccounts = new Map<string, StorageAccountRecord>();
+  private defaultUserData: string | null = null;
   private readonly readBuckets = new Map<string, { tokens: number; at: number }>();
   private tokenResources: readonly string[] | null = null;
 
@@ -203,7 +302,7 @@ export class AzureEmulator {
   private servers: http.Server[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
-  private urls: { imds: string; arm: string; armHttps: string } | null = null;
+  private urls: { imds: string; arm: string; armHttps: string; blob: string; blobHttps: string } | null = null;
 
   constructor(options: EmulatorOptions = {}) {
     this.tenantId = options.tenantId ?? randomUUID();
@@ -242,7 +341,10 @@ export class AzureEmulator {
     const imds = http.createServer((req, res) => this.handleImds(req, res));
     const armHttp = http.createServer((req, res) => this.handleArm(req, res, "arm-http"));
     const armHttps = https.createServer({ cert: this.tls.cert, key: this.tls.key }, (req, res) => this.handleArm(req, res, "arm-https"));
-    this.servers = [imds, armHttp, armHttps];
+    const blob = http.createServer((req, res) => this.handleBlob(req, res));
+    // Microsoft's storage SDK, like its ARM client, sends a bearer token only over TLS.
+    const blobHttps = https.createServer({ cert: this.tls.cert, key: this.tls.key }, (req, res) => this.handleBlob(req, res));
+    this.servers = [imds, armHttp, armHttps, blob, blobHttps];
     for (const server of this.servers) {
       server.on("connection", (socket: Socket) => {
         this.sockets.add(socket);
@@ -255,6 +357,8 @@ export class AzureEmulator {
       imds: `http://127.0.0.1:${ports[0]}`,
       arm: `http://127.0.0.1:${ports[1]}`,
       armHttps: `https://localhost:${ports[2]}`,
+      blob: `http://127.0.0.1:${ports[3]}`,
+      blobHttps: `https://localhost:${ports[4]}`,
     };
   }
 
@@ -289,6 +393,14 @@ export class AzureEmulator {
   }
   get armHttpsUrl(): string {
     return this.requireStarted().armHttps;
+  }
+  /** Blob service base, path-style: a container's URL is `${blobUrl}/<account>/<container>` (see containerUrl). */
+  get blobUrl(): string {
+    return this.requireStarted().blob;
+  }
+  /** The same blob service over HTTPS (the emulator's certificate, caCertPath), for Microsoft's SDK. */
+  get blobHttpsUrl(): string {
+    return this.requireStarted().blobHttps;
   }
   get caCertPath(): string {
     this.requireStarted();
@@ -331,6 +443,165 @@ export class AzureEmulator {
 
   setVmIdentity(id: { principalId: string; clientId?: string; resourceId: string } | null): void {
     this.identity = id ? { principalId: id.principalId, clientId: id.clientId ?? randomUUID(), resourceId: id.resourceId } : null;
+  }
+
+  /** userData of the default (single-VM) IMDS base, base64 as Azure stores it; null: none. */
+  setUserData(base64: string | null): void {
+    this.defaultUserData = base64;
+  }
+
+  /**
+   * Registers a user-assigned managed identity: an identity IMDS can hand out (to VMs that list it) and an ARM
+   * resource (`Microsoft.ManagedIdentity/userAssignedIdentities`, readable with `.../read`).
+   */
+  addUserAssignedIdentity(u: { name: string; resourceGroup?: string; principalId?: string; clientId?: string }): UserAssignedIdentityInfo {
+    const rg = u.resourceGroup ?? "identity-lab-rg";
+    const info: UserAssignedIdentityInfo = {
+      name: u.name,
+      principalId: u.principalId ?? randomUUID(),
+      clientId: u.clientId ?? randomUUID(),
+      resourceId: `/subscriptions/${this.subscriptionId}/resourcegroups/${rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${u.name}`,
+    };
+    this.uamis.set(info.resourceId.toLowerCase(), info);
+    // Body shape: azure-rest-api-specs specification/msi/resource-manager/Microsoft.ManagedIdentity/stable/2023-01-31/examples/IdentityGet.json
+    this.addResource({
+      id: info.resourceId,
+      location: "westus",
+      properties: { tenantId: this.tenantId, principalId: info.principalId, clientId: info.clientId },
+    });
+    return { ...info };
+  }
+
+  /**
+   * Registers any ARM resource (or child resource) for GET `<id>?api-version=...`. ARM checks `<type>/read` at the
+   * resource's scope first (403 AuthorizationFailed), then existence. `type` defaults to the one the id spells.
+   */
+  addResource(r: {
+    id: string;
+    type?: string;
+    location?: string;
+    properties?: Record<string, unknown>;
+    extra?: Record<string, unknown>;
+  }): string {
+    const id = r.id.replace(/\/+$/, "");
+    const type = r.type ?? resourceTypeOf(id);
+    if (!type) throw new Error(`'${r.id}' is not an ARM resource id`);
+    const body: Record<string, unknown> = { id, name: id.split("/").pop(), type };
+    if (r.location) body.location = r.location;
+    Object.assign(body, r.extra ?? {});
+    body.properties = r.properties ?? {};
+    this.resources.set(id.toLowerCase(), { id, type, body });
+    return id;
+  }
+
+  /** Registers a storage account (an ARM resource) and its blob containers (ARM child resources and data plane). */
+  addStorageAccount(a: { name: string; resourceGroup?: string; containers?: string[]; location?: string }): {
+    id: string;
+    containerIds: Record<string, string>;
+  } {
+    const rg = a.resourceGroup ?? "identity-lab-rg";
+    const id = `/subscriptions/${this.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Storage/storageAccounts/${a.name}`;
+    // Body shape: azure-rest-api-specs specification/storage/resource-manager/Microsoft.Storage/stable/2023-05-01/examples/StorageAccountGetProperties.json (abridged)
+    this.addResource({
+      id,
+      location: a.location ?? "westus",
+      extra: { kind: "StorageV2", sku: { name: "Standard_LRS", tier: "Standard" } },
+      properties: {
+        provisioningState: "Succeeded",
+        primaryEndpoints: { blob: `https://${a.name}.blob.core.windows.net/` },
+        supportsHttpsTrafficOnly: true,
+        minimumTlsVersion: "TLS1_2",
+        allowBlobPublicAccess: false,
+        allowSharedKeyAccess: false,
+      },
+    });
+    const rec: StorageAccountRecord = { id, name: a.name, containers: new Set() };
+    this.storageAccounts.set(a.name.toLowerCase(), rec);
+    const containerIds: Record<string, string> = {};
+    for (const c of a.containers ?? []) containerIds[c] = this.addBlobContainer(a.name, c);
+    return { id, containerIds };
+  }
+
+  /** Adds a blob container to a registered storage account; returns its ARM id (the RBAC scope of its data). */
+  addBlobContainer(account: string, container: string): string {
+    const rec = this.storageAccounts.get(account.toLowerCase());
+    if (!rec) throw new Error(`unknown storage account '${account}'`);
+    rec.containers.add(container.toLowerCase());
+    return this.addResource({
+      id: `${rec.id}/blobServices/default/containers/${container}`,
+      properties: { publicAccess: "None", hasImmutabilityPolicy: false, hasLegalHold: false },
+    });
+  }
+
+  /** The data-plane URL of a container, path-style on the emulator's blob listener (the probe's `b`). */
+  containerUrl(account: string, container: string, tls = false): string {
+    return `${tls ? this.blobHttpsUrl : this.blobUrl}/${account}/${container}`;
+  }
+
+  /**
+   * Adds a VM with its own IMDS (base URL `<imdsUrl>/vms/<name>`): its identities and its userData. Requires
+   * start(). The default base (imdsUrl, setVmIdentity) stays the single-VM world of the tutorial tests.
+   */
+  addVm(spec: VmSpec): string {
+    this.requireStarted();
+    if (!/^[A-Za-z0-9_-]+$/.test(spec.name)) throw new Error(`VM name '${spec.name}' must be [A-Za-z0-9_-]+`);
+    if (this.vms.has(spec.name.toLowerCase())) throw new Error(`VM '${spec.name}' already exists`);
+    const rg = spec.resourceGroup ?? "identity-lab-rg";
+    const resourceId = `/subscriptions/${this.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachines/${spec.name}`;
+    const sa = spec.systemAssigned;
+    const system: VmIdentity | null = sa
+      ? { principalId: (sa !== true && sa.principalId) || randomUUID(), clientId: (sa !== true && sa.clientId) || randomUUID(), resourceId }
+      : null;
+    const user: UserAssignedIdentityInfo[] = [];
+    for (const u of spec.userAssigned ?? []) {
+      if (typeof u === "string") {
+        const known = this.uamis.get(u.toLowerCase());
+        if (!known) throw new Error(`unknown user-assigned identity '${u}'`);
+        user.push(known);
+      } else {
+        const known = u.resourceId ? this.uamis.get(u.resourceId.toLowerCase()) : undefined;
+        user.push(
+          known ??
+            this.addUserAssignedIdentity({
+              name: u.name ?? u.resourceId?.split("/").pop() ?? `${spec.name}-id${user.length}`,
+              resourceGroup: rg,
+              principalId: u.principalId,
+              clientId: u.clientId,
+            }),
+        );
+      }
+    }
+    this.vms.set(spec.name.toLowerCase(), { name: spec.name, resourceId, system, user, userData: spec.userData ?? null });
+    return this.vmImdsBase(spec.name);
+  }
+
+  /** What addVm made, for tests and the simulated Azure. */
+  vm(name: string): VmInfo {
+    const v = this.vms.get(name.toLowerCase());
+    if (!v) throw new Error(`unknown VM '${name}'`);
+    return {
+      name: v.name,
+      resourceId: v.resourceId,
+      imdsBase: this.vmImdsBase(v.name),
+      systemAssigned: v.system ? { ...v.system } : null,
+      userAssigned: v.user.map((u) => ({ ...u })),
+    };
+  }
+
+  /** Replaces a VM's userData (base64) or identities, as a VM update would. */
+  updateVm(name: string, change: { userData?: string | null; systemAssigned?: VmIdentity | null }): void {
+    const v = this.vms.get(name.toLowerCase());
+    if (!v) throw new Error(`unknown VM '${name}'`);
+    if (change.userData !== undefined) v.userData = change.userData;
+    if (change.systemAssigned !== undefined) v.system = change.systemAssigned ? { ...change.systemAssigned } : null;
+  }
+
+  removeVm(name: string): void {
+    this.vms.delete(name.toLowerCase());
+  }
+
+  private vmImdsBase(name: string): string {
+    return `${this.imdsUrl}/vms/${name}`;
   }
 
   addRoleDefinition(def: {
@@ -438,7 +709,7 @@ export class AzureEmulator {
 
   // ---------------------------------------------------------------- plumbing
 
-  private requireStarted(): { imds: string; arm: string; armHttps: string } {
+  private requireStarted(): { imds: string; arm: string; armHttps: string; blob: string; blobHttps: string } {
     if (!this.urls) throw new Error("AzureEmulator not started: await start() first");
     return this.urls;
   }
@@ -531,22 +802,42 @@ export class AzureEmulator {
 
   private handleImds(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    // A VM added with addVm is reached under /vms/<name>; the bare base is the default (single-VM) world.
+    let vmName = "";
+    let path = url.pathname;
+    const m = VM_PREFIX.exec(path);
+    if (m) {
+      vmName = safeDecode(m[1]);
+      path = m[2] ?? "/";
+    }
+    const p = path.toLowerCase().replace(/\/+$/, "");
     // @azure/msal-node 7 asks for ".../oauth2/token/" (trailing slash), which real IMDS serves too.
-    const endpoint: Endpoint | "other" = url.pathname.toLowerCase().replace(/\/+$/, "") === IMDS_TOKEN_PATH ? "imds" : "other";
+    const endpoint: Endpoint | "other" = p === IMDS_TOKEN_PATH ? "imds" : p === USER_DATA_PATH ? "userData" : "other";
     const rec = this.record(req, "imds", endpoint, url);
+    rec.vm = vmName;
+    rec.path = path;
     const send = (status: number, body: string, headers: Record<string, string> = {}) => {
       rec.status = status;
       writeResponse(res, status, body, { "Content-Type": "application/json; charset=utf-8", ...headers });
     };
-    const normal = () => this.answerImds(req, url, endpoint, send);
-    if (endpoint === "imds" && this.applyFault("imds", rec, req, res, send, (s) => JSON.stringify(imdsFaultBody(s)), normal)) return;
+    const normal = () => this.answerImds(req, url, endpoint, vmName, send);
+    if (endpoint !== "other" && this.applyFault(endpoint, rec, req, res, send, (s) => JSON.stringify(imdsFaultBody(s)), normal)) return;
     normal();
+  }
+
+  /** The identities IMDS holds for a VM ("" = the default world of setVmIdentity). */
+  private vmRecord(vmName: string): VmRecord | null {
+    if (vmName === "") {
+      return { name: "", resourceId: this.identity?.resourceId ?? "", system: this.identity, user: [], userData: this.defaultUserData };
+    }
+    return this.vms.get(vmName.toLowerCase()) ?? null;
   }
 
   private answerImds(
     req: http.IncomingMessage,
     url: URL,
     endpoint: Endpoint | "other",
+    vmName: string,
     send: (status: number, body: string, headers?: Record<string, string>) => void,
   ): void {
     const json = (status: number, body: unknown) => send(status, JSON.stringify(body));
@@ -559,7 +850,10 @@ export class AzureEmulator {
     }
     // how-to-use-vm-token.md: "This value must be set to "true", in all lower case."
     if (req.headers["metadata"] !== "true") return json(400, IMDS_METADATA_HEADER_REQUIRED);
-    if (endpoint !== "imds") return json(404, { error: "not_found", error_description: `The emulator serves only ${IMDS_TOKEN_PATH}` });
+    const vm = this.vmRecord(vmName);
+    if (endpoint === "other" || !vm) {
+      return json(404, { error: "not_found", error_description: `The emulator serves only ${IMDS_TOKEN_PATH} and ${USER_DATA_PATH}` });
+    }
     if (req.method !== "GET") return json(405, { error: "invalid_request", error_description: "Only GET is supported" });
     const names = [...url.searchParams.keys()];
     if (new Set(names).size !== names.length) {
@@ -568,27 +862,29 @@ export class AzureEmulator {
     }
     const apiVersion = url.searchParams.get("api-version");
     if (!apiVersion) return json(400, imdsApiVersionError(true));
+    if (endpoint === "userData") {
+      // instance-metadata-service.md "Get user data": GET /metadata/instance/compute/userData?api-version=2021-01-01&format=text
+      // answers the base64 text the VM was given (user data needs api-version 2021-01-01 or later).
+      if (!IMDS_IDENTITY_API_VERSIONS.includes(apiVersion) || apiVersion < "2021-01-01") return json(400, imdsApiVersionError(false));
+      if (url.searchParams.get("format") !== "text") {
+        return json(400, { error: "Bad request. format=text is required for leaf nodes. For more information refer to aka.ms/azureimds" });
+      }
+      return send(200, vm.userData ?? "", { "Content-Type": "text/plain; charset=utf-8" });
+    }
     if (!IMDS_IDENTITY_API_VERSIONS.includes(apiVersion)) return json(400, imdsApiVersionError(false));
     const resource = url.searchParams.get("resource");
     if (!resource) return json(400, IMDS_RESOURCE_REQUIRED);
-    const id = this.identity;
+    const id = selectIdentity(vm, url.searchParams);
     if (!id) return json(400, IMDS_IDENTITY_NOT_FOUND);
     if (this.tokenResources && !this.tokenResources.includes(resource)) return json(400, imdsResourceNotFound(resource, this.tenantId));
-    // client_id / object_id / msi_res_id select a user-assigned identity; only this VM's
-    // system-assigned one exists here, so they must name it (msi_res_id never can).
-    const clientId = url.searchParams.get("client_id");
-    const objectId = url.searchParams.get("object_id");
-    const msiResId = url.searchParams.get("msi_res_id") ?? url.searchParams.get("mi_res_id");
-    if (
-      (clientId !== null && clientId.toLowerCase() !== id.clientId.toLowerCase()) ||
-      (objectId !== null && objectId.toLowerCase() !== id.principalId.toLowerCase()) ||
-      msiResId !== null
-    ) {
-      return json(400, IMDS_IDENTITY_NOT_FOUND);
-    }
     const now = Math.floor(Date.now() / 1000);
     const lifetime = this.tokenLifetimeSeconds;
-    const accessToken = this.mintAccessToken({ audience: resource });
+    const accessToken = this.mintAccessToken({
+      audience: resource,
+      principalId: id.principalId,
+      clientId: id.clientId,
+      resourceId: id.resourceId,
+    });
     // how-to-use-vm-token.md "Sample response": every number is a string.
     json(200, {
       access_token: accessToken,
@@ -610,6 +906,43 @@ export class AzureEmulator {
     if (m) return { endpoint: "permissions", subscriptionId: safeDecode(m[1]), resourceGroup: safeDecode(m[2]) };
     m = RG_ROUTE.exec(pathname);
     if (m) return { endpoint: "resourceGroup", subscriptionId: safeDecode(m[1]), resourceGroup: safeDecode(m[2]) };
+    m = RESOURCE_PERMISSIONS_ROUTE.exec(pathname);
+    if (m)
+      return { endpoint: "permissions", subscriptionId: safeDecode(m[2]), resourceGroup: safeDecode(m[3]), resourceId: safeDecode(m[1]) };
+    m = ROLE_ASSIGNMENTS_ROUTE.exec(pathname);
+    if (m)
+      return {
+        endpoint: "roleAssignments",
+        subscriptionId: safeDecode(m[2] ?? ""),
+        resourceGroup: safeDecode(m[3] ?? ""),
+        scope: safeDecode(m[1] ?? "/"),
+      };
+    m = ROLE_DEFINITION_ROUTE.exec(pathname);
+    if (m) {
+      return {
+        endpoint: "roleDefinition",
+        subscriptionId: safeDecode(m[2] ?? ""),
+        resourceGroup: safeDecode(m[3] ?? ""),
+        scope: safeDecode(m[1] ?? "/"),
+        guid: safeDecode(m[4]),
+      };
+    }
+    m = SUBSCRIPTION_ROUTE.exec(pathname);
+    if (m)
+      return {
+        endpoint: "resource",
+        subscriptionId: safeDecode(m[1]),
+        resourceGroup: "",
+        resourceId: safeDecode(pathname.replace(/\/+$/, "")),
+      };
+    m = RESOURCE_ROUTE.exec(pathname);
+    if (m)
+      return {
+        endpoint: "resource",
+        subscriptionId: safeDecode(m[1]),
+        resourceGroup: safeDecode(m[2]),
+        resourceId: safeDecode(pathname.replace(/\/+$/, "")),
+      };
     return { endpoint: "other" };
   }
 
@@ -644,7 +977,7 @@ export class AzureEmulator {
       const ep = route.endpoint;
       const defaultBody = (status: number, headers: Record<string, string>) => {
         if (status === 429 && !hasHeader(headers, "retry-after")) headers["Retry-After"] = "1";
-        const action = ep === "permissions" ? "Microsoft.Authorization/permissions/read" : RESOURCE_GROUP_READ;
+        const { action, scope } = armCheckOf(route);
         const caller = this.peekCaller(req);
         return JSON.stringify(
           armFaultBody(status, {
@@ -652,7 +985,7 @@ export class AzureEmulator {
             resourceGroup: route.resourceGroup,
             objectId: caller ?? "00000000-0000-0000-0000-000000000000",
             action,
-            scope: `/subscriptions/${route.subscriptionId}/resourceGroups/${route.resourceGroup}`,
+            scope,
             retryAfter: headerValueOf(headers, "retry-after") ?? "1",
             correlationId: correlation,
           }),
@@ -689,7 +1022,13 @@ export class AzureEmulator {
     }
     rec.callerObjectId = auth.oid;
 
+    if (route.endpoint === "roleDefinition" || (route.endpoint === "roleAssignments" && route.subscriptionId === "")) {
+      return this.answerAuthorization(url, route, auth.oid, json);
+    }
     if (!this.knownSubscription(route.subscriptionId)) return json(404, arm.subscriptionNotFound(route.subscriptionId));
+    if (route.endpoint === "resource" || route.endpoint === "roleAssignments" || (route.endpoint === "permissions" && route.resourceId)) {
+      return this.answerAuthorization(url, route, auth.oid, json);
+    }
     const scope = `/subscriptions/${route.subscriptionId}/resourceGroups/${route.resourceGroup}`;
     const rg = this.resourceGroups.get(rgKey(route.subscriptionId, route.resourceGroup));
 
@@ -719,6 +1058,208 @@ export class AzureEmulator {
       notDataActions: [...role.notDataActions],
     }));
     return json(200, { value });
+  }
+
+  /**
+   * The grants-mode ARM operations: GET of a subscription or a registered resource, Permissions_ListForResource,
+   * role assignments at a scope (with `$filter`), and role-definition GETs. RBAC first (403 AuthorizationFailed
+   * over the requested scope, inherited from every ancestor scope), then existence (404), as ARM does.
+   */
+  private answerAuthorization(url: URL, route: Route, oid: string, json: (status: number, body: unknown) => void): void {
+    const { action, scope } = armCheckOf(route);
+    const allowed = () => this.effectiveRoles(oid, scope).some((role) => roleGrants(role, action));
+    if (route.endpoint === "resource") {
+      if (!allowed()) return json(403, arm.authorizationFailed(oid, oid, action, scope));
+      if (/^\/subscriptions\/[^/]+$/i.test(route.resourceId)) {
+        // Subscriptions_Get (azure-rest-api-specs specification/resources/resource-manager/Microsoft.Resources/stable/2022-12-01/examples/GetSubscription.json)
+        return json(200, {
+          id: `/subscriptions/${route.subscriptionId}`,
+          authorizationSource: "RoleBased",
+          managedByTenants: [],
+          subscriptionId: route.subscriptionId,
+          tenantId: this.tenantId,
+          displayName: "identity-lab",
+          state: "Enabled",
+          subscriptionPolicies: { locationPlacementId: "Public_2014-09-01", quotaId: "PayAsYouGo_2014-09-01", spendingLimit: "Off" },
+        });
+      }
+      const r = this.resources.get(route.resourceId.toLowerCase());
+      if (!r) return json(404, armResourceNotFound(route.resourceId, route.resourceGroup));
+      return json(200, r.body);
+    }
+    if (route.endpoint === "permissions") {
+      // Permissions_ListForResource: the caller's own effective permissions at the resource; no role needed.
+      if (!this.resources.has(route.resourceId!.toLowerCase()))
+        return json(404, armResourceNotFound(route.resourceId!, route.resourceGroup));
+      return json(200, { value: this.effectiveRoles(oid, scope).map(permissionBlock) });
+    }
+    if (route.endpoint === "roleAssignments") {
+      if (!allowed()) return json(403, arm.authorizationFailed(oid, oid, action, scope));
+      // RoleAssignments_ListForScope (https://learn.microsoft.com/en-us/rest/api/authorization/role-assignments/list-for-scope,
+      // api-version 2022-04-01): no filter = assignments at, above and below the scope; atScope() = at or above;
+      // principalId eq '{id}' and assignedTo('{id}') = that principal's, at, above or below.
+      const filter = url.searchParams.get("$filter");
+      let principal: string | null = null;
+      let atScope = false;
+      if (filter !== null) {
+        const f = /^\s*(?:assignedTo\('([^']*)'\)|principalId\s+eq\s+'([^']*)'|(atScope\(\)))\s*$/i.exec(filter);
+        if (!f) return json(400, armError("InvalidFilterInQueryString", `Invalid filter '${filter}' in the query string.`));
+        principal = f[1] ?? f[2] ?? null;
+        atScope = !!f[3];
+      }
+      const now = Date.now();
+      const value = this.assignments
+        .filter((a) => now >= a.effectiveAt)
+        .filter((a) => (principal === null ? true : a.principalId.toLowerCase() === principal.toLowerCase()))
+        .filter((a) => scopeCovers(a.scope, scope) || (!atScope && scopeCovers(scope, a.scope)))
+        .map((a) => ({
+          properties: {
+            roleDefinitionId: a.roleDefinitionId,
+            principalId: a.principalId,
+            principalType: "ServicePrincipal",
+            scope: a.scope,
+            condition: null,
+            conditionVersion: null,
+            createdOn: new Date(a.effectiveAt).toISOString(),
+            updatedOn: new Date(a.effectiveAt).toISOString(),
+            createdBy: null,
+            updatedBy: null,
+            delegatedManagedIdentityResourceId: null,
+            description: null,
+          },
+          id: a.id,
+          type: "Microsoft.Authorization/roleAssignments",
+          name: a.name,
+        }));
+      return json(200, { value });
+    }
+    if (route.endpoint === "roleDefinition") {
+      if (!allowed()) return json(403, arm.authorizationFailed(oid, oid, action, scope));
+      const def = this.roleDefinitions.get(route.guid.toLowerCase());
+      if (!def)
+        return json(
+          404,
+          armError("RoleDefinitionDoesNotExist", "The specified role definition with ID '" + route.guid + "' does not exist."),
+        );
+      // RoleDefinitions_Get (https://learn.microsoft.com/en-us/rest/api/authorization/role-definitions/get, 2022-04-01)
+      const builtIn = BUILT_IN_ROLES.some((r) => r.id.toLowerCase() === def.id.toLowerCase());
+      return json(200, {
+        id: `${scope === "/" ? "" : scope}/providers/Microsoft.Authorization/roleDefinitions/${def.id}`,
+        type: "Microsoft.Authorization/roleDefinitions",
+        name: def.id,
+        properties: {
+          roleName: def.roleName,
+          type: builtIn ? "BuiltInRole" : "CustomRole",
+          description: def.roleName,
+          assignableScopes: ["/"],
+          permissions: [permissionBlock(def)],
+          createdOn: null,
+          updatedOn: null,
+          createdBy: null,
+          updatedBy: null,
+        },
+      });
+    }
+    return json(404, { error: { code: "NotFound", message: `The emulator does not serve '${url.pathname}'.` } });
+  }
+
+  // ---------------------------------------------------------------- blob data plane
+
+  /**
+   * List Blobs (https://learn.microsoft.com/en-us/rest/api/storageservices/list-blobs):
+   * `GET <blobUrl>/<account>/<container>?restype=container&comp=list`, authorized with an Entra token for
+   * `https://storage.azure.com/` ("Authorize access to blobs using Microsoft Entra ID": requests need `x-ms-version`
+   * 2017-11-09 or later), checked against the caller's dataActions at the container's scope (inherited from the
+   * account, RG, subscription). Errors are Azure Storage's XML `<Error><Code>…</Code><Message>…</Message></Error>`
+   * with `x-ms-error-code`; the codes and texts are the service's (AuthorizationPermissionMismatch 403 "This request
+   * is not authorized to perform this operation using this permission.", e.g. Azure/azure-storage-net#1012,
+   * microsoft/AzureStorageExplorer#3767; AuthenticationFailed 403 "Authentication scheme Bearer is not supported in
+   * this version." without x-ms-version, MicrosoftDocs/azure-docs#95050).
+   */
+  private handleBlob(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const rec = this.record(req, "blob", "blob", url);
+    const requestId = randomUUID();
+    const send = (status: number, body: string, headers: Record<string, string> = {}) => {
+      rec.status = status;
+      writeResponse(res, status, body, {
+        "Content-Type": "application/xml",
+        Server: "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0",
+        "x-ms-request-id": requestId,
+        "x-ms-version": headerValue(req, "x-ms-version") ?? "2009-09-19",
+        ...headers,
+      });
+    };
+    const error = (status: number, code: string, message: string, extra = "") =>
+      send(
+        status,
+        `\uFEFF<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${xmlEscape(message)}\nRequestId:${requestId}\nTime:${new Date().toISOString().replace("Z", "0000Z")}</Message>${extra}</Error>`,
+        { "x-ms-error-code": code },
+      );
+    const normal = () => this.answerBlob(req, url, rec, send, error);
+    if (this.applyFault("blob", rec, req, res, send, (status) => blobFaultBody(status, requestId), normal)) return;
+    normal();
+  }
+
+  private answerBlob(
+    req: http.IncomingMessage,
+    url: URL,
+    rec: RecordedRequest,
+    send: (status: number, body: string, headers?: Record<string, string>) => void,
+    error: (status: number, code: string, message: string, extra?: string) => void,
+  ): void {
+    const parts = url.pathname.split("/").filter(Boolean).map(safeDecode);
+    const account = parts[0] ? this.storageAccounts.get(parts[0].toLowerCase()) : undefined;
+    if (!account) return error(404, "ResourceNotFound", "The specified resource does not exist.");
+    const header = headerValue(req, "authorization");
+    const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
+    // A private container answers anonymous requests as if nothing were there.
+    if (!m) return error(404, "ResourceNotFound", "The specified resource does not exist.");
+    if (!headerValue(req, "x-ms-version")) {
+      return error(
+        403,
+        "AuthenticationFailed",
+        "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+        "<AuthenticationErrorDetail>Authentication scheme Bearer is not supported in this version.</AuthenticationErrorDetail>",
+      );
+    }
+    const decoded = decodeJwt(m[1]);
+    const c = decoded?.claims;
+    const now = Date.now();
+    const fail = (detail: string) =>
+      error(
+        401,
+        "InvalidAuthenticationInfo",
+        "Server failed to authenticate the request. Please refer to the information in the www-authenticate header.",
+        `<AuthenticationErrorDetail>${xmlEscape(detail)}</AuthenticationErrorDetail>`,
+      );
+    if (!decoded || !c || !this.publicKey || !verifyJwtSignature(decoded, this.publicKey)) return fail("Signature validation failed.");
+    if (typeof c.exp !== "number" || now >= c.exp * 1000) return fail("Lifetime validation failed. The token is expired.");
+    const aud = String(c.aud);
+    const accountAudiences = [`https://${account.name}.blob.core.windows.net`, `https://${account.name}.blob.core.windows.net/`];
+    if (!STORAGE_AUDIENCES.includes(aud) && !accountAudiences.includes(aud))
+      return fail(`Audience validation failed. Audience did not match.`);
+    if (c.tid !== this.tenantId) return fail("Issuer validation failed. Issuer did not match.");
+    const oid = typeof c.oid === "string" ? c.oid : "";
+    rec.callerObjectId = oid;
+    const container = parts[1];
+    if (!container || url.searchParams.get("restype") !== "container" || url.searchParams.get("comp") !== "list" || parts.length !== 2) {
+      return error(400, "UnsupportedQueryParameter", "The emulator serves only List Blobs on a container.");
+    }
+    if (!account.containers.has(container.toLowerCase())) return error(404, "ContainerNotFound", "The specified container does not exist.");
+    const scope = `${account.id}/blobServices/default/containers/${container}`;
+    if (!this.effectiveRoles(oid, scope).some((role) => roleGrants(role, BLOB_LIST_DATA_ACTION, "dataActions"))) {
+      return error(
+        403,
+        "AuthorizationPermissionMismatch",
+        "This request is not authorized to perform this operation using this permission.",
+      );
+    }
+    const max = url.searchParams.get("maxresults");
+    send(
+      200,
+      `\uFEFF<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="https://${account.name}.blob.core.windows.net/" ContainerName="${xmlEscape(container)}">${max ? `<MaxResults>${xmlEscape(max)}</MaxResults>` : ""}<Blobs /><NextMarker /></EnumerationResults>`,
+    );
   }
 
   /** Verifies the bearer token the way ARM does; returns the caller or ARM's 401 body. */
@@ -811,11 +1352,112 @@ export class AzureEmulator {
 
 // ---------------------------------------------------------------- helpers
 
+/**
+ * IMDS's choice of identity. `client_id`, `object_id` or `msi_res_id` (alias `mi_res_id`) names one of the VM's
+ * identities (system-assigned included); without any, "If system assigned managed identity is enabled and no
+ * identity is specified in the request, IMDS defaults to the system assigned managed identity. If system assigned
+ * managed identity isn't enabled, and only one user assigned managed identity exists, IMDS defaults to that single
+ * user assigned managed identity. If system assigned managed identity isn't enabled, and multiple user assigned
+ * managed identities exist, then specifying a managed identity in the request is required."
+ * (https://learn.microsoft.com/en-us/entra/identity/managed-identities-azure-resources/managed-identities-faq,
+ * "What identity will IMDS default to if I don't specify the identity in the request?"). Null: IMDS's 400
+ * "Identity not found".
+ */
+function selectIdentity(vm: VmRecord, q: URLSearchParams): VmIdentity | null {
+  const all: VmIdentity[] = [...(vm.system ? [vm.system] : []), ...vm.user];
+  const clientId = q.get("client_id");
+  const objectId = q.get("object_id") ?? q.get("principal_id");
+  const msiResId = q.get("msi_res_id") ?? q.get("mi_res_id");
+  const eq = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+  if (clientId !== null) return all.find((x) => eq(x.clientId, clientId)) ?? null;
+  if (objectId !== null) return all.find((x) => eq(x.principalId, objectId)) ?? null;
+  // msi_res_id names a user-assigned identity's resource id; the system identity has none.
+  if (msiResId !== null) return vm.user.find((x) => eq(x.resourceId, msiResId)) ?? null;
+  if (vm.system) return vm.system;
+  return vm.user.length === 1 ? vm.user[0] : null;
+}
+
+/**
+ * The resource type an ARM id spells: `/subscriptions/s/resourceGroups/rg/providers/NS/t1/n1/t2/n2` -> `NS/t1/t2`;
+ * `/subscriptions/s` -> `Microsoft.Resources/subscriptions`; `.../resourceGroups/rg` -> `.../resourceGroups`.
+ */
+export function resourceTypeOf(id: string): string | null {
+  const parts = id.split("/").filter(Boolean);
+  if (parts.length === 2 && /^subscriptions$/i.test(parts[0])) return "Microsoft.Resources/subscriptions";
+  if (parts.length === 4 && /^resourcegroups$/i.test(parts[2])) return "Microsoft.Resources/resourceGroups";
+  const p = parts.findIndex((x) => /^providers$/i.test(x));
+  if (p < 0 || parts.length < p + 4 || (parts.length - p - 2) % 2 !== 0) return null;
+  const types = [parts[p + 1]];
+  for (let i = p + 2; i < parts.length; i += 2) types.push(parts[i]);
+  return types.join("/");
+}
+
+function permissionBlock(role: RoleDefinition) {
+  return {
+    actions: [...role.actions],
+    notActions: [...role.notActions],
+    dataActions: [...role.dataActions],
+    notDataActions: [...role.notDataActions],
+  };
+}
+
+/** The operation ARM checks for a route, and over which scope. */
+function armCheckOf(route: Route): { action: string; scope: string } {
+  switch (route.endpoint) {
+    case "resourceGroup":
+      return { action: RESOURCE_GROUP_READ, scope: `/subscriptions/${route.subscriptionId}/resourceGroups/${route.resourceGroup}` };
+    case "permissions":
+      return {
+        action: "Microsoft.Authorization/permissions/read",
+        scope: route.resourceId ?? `/subscriptions/${route.subscriptionId}/resourceGroups/${route.resourceGroup}`,
+      };
+    case "resource":
+      return { action: `${resourceTypeOf(route.resourceId) ?? "Microsoft.Resources/subscriptions"}/read`, scope: route.resourceId };
+    case "roleAssignments":
+      return { action: "Microsoft.Authorization/roleAssignments/read", scope: route.scope };
+    case "roleDefinition":
+      return { action: "Microsoft.Authorization/roleDefinitions/read", scope: route.scope };
+    default:
+      return { action: "", scope: "/" };
+  }
+}
+
+/** ARM's 404 for a resource that does not exist (the generic ResourceNotFound). */
+function armResourceNotFound(id: string, resourceGroup: string) {
+  const type = resourceTypeOf(id) ?? "";
+  const name = type.split("/").length > 2 ? id.split("/").slice(-3).join("/") : id.split("/").pop();
+  return armError(
+    "ResourceNotFound",
+    `The Resource '${type.split("/").slice(0, 2).join("/")}/${name}' under resource group '${resourceGroup}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
+  );
+}
+
+function blobFaultBody(status: number, requestId: string): string {
+  const code =
+    status === 403
+      ? "AuthorizationPermissionMismatch"
+      : status === 503
+        ? "ServerBusy"
+        : status === 500
+          ? "InternalError"
+          : httpReason(status).replace(/\s+/g, "");
+  return `\uFEFF<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${httpReason(status)}\nRequestId:${requestId}\nTime:${new Date().toISOString()}</Message></Error>`;
+}
+
+function xmlEscape(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+
 const MALFORMED: Record<Endpoint, string> = {
   imds: '{"access_token":"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL21hbmFnZW1lbnQuYXp1cmUuY29tLyJ9","refresh_token":"","expires_in":"8639',
   resourceGroup:
     '{"id":"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg","name":"rg","type":"Microsoft.Resources/resourceGroups","locat',
   permissions: '{"value":[{"actions":["*/read"],"notActions":[',
+  resource: '{"id":"/subscriptions/00000000-0000-0000-0000-000000000000","subscriptionId":"0000',
+  roleAssignments: '{"value":[{"properties":{"roleDefinitionId":"/subscriptions/',
+  roleDefinition: '{"id":"/providers/Microsoft.Authorization/roleDefinitions/acdd72a7","properties":{"permissions":[',
+  blob: '\uFEFF<?xml version="1.0" encoding="utf-8"?><EnumerationResults ContainerName="probe"><Blo',
+  userData: "7VZtb9s2EP4rgT5PsijbsS0gH5om3YJ1a5Z4b=",
 };
 
 /**

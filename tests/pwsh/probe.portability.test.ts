@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { deflateRawSync } from "node:zlib";
-import { PROBE_SCRIPT_PATH } from "../../probe/command";
+import { PROBE_SCRIPT_PATH, stripGrantsRegions } from "../../probe/command";
 import { minifyProbe, runPwshFile } from "../../offline/pwsh";
 
 // PowerShell source kept free of backticks and "${" so it can live in a template literal.
@@ -219,7 +219,15 @@ const GOOD_FIXTURE = [
 const BAD_EMBED_FIXTURE = ["$s = 'first", "# not a comment", "  indented'", "$s"].join("\n");
 
 let analyses: Record<string, Analysis>;
-let files: { bad: string; good: string; badEmbed: string; badEmbedMin: string; probeMin: string };
+let files: {
+  bad: string;
+  good: string;
+  badEmbed: string;
+  badEmbedMin: string;
+  probeMin: string;
+  probeMinGrants: string;
+  probeTutorial: string;
+};
 
 beforeAll(() => {
   const dir = mkdtempSync(path.join(tmpdir(), "probe-portability-"));
@@ -235,6 +243,10 @@ beforeAll(() => {
     badEmbed: write("bad-embed.ps1", BAD_EMBED_FIXTURE),
     badEmbedMin: write("bad-embed.min.ps1", minifyProbe(BAD_EMBED_FIXTURE)),
     probeMin: write("probe.min.ps1", minifyProbe(readFileSync(PROBE_SCRIPT_PATH, "utf8"))),
+    // What the VM's userData carries in grants mode: the whole probe, grants regions kept.
+    probeMinGrants: write("probe.grants.min.ps1", minifyProbe(readFileSync(PROBE_SCRIPT_PATH, "utf8"), "grants")),
+    // The tutorial's text before minification: the probe without its grants regions.
+    probeTutorial: write("probe.tutorial.ps1", stripGrantsRegions(readFileSync(PROBE_SCRIPT_PATH, "utf8"))),
   };
   const r = runPwshFile(analyzer, ["-Paths", [PROBE_SCRIPT_PATH, ...Object.values(files)].join(",")]);
   if (r.status !== 0) throw new Error(`analyzer failed (${r.status}): ${r.stderr}\n${r.stdout}`);
@@ -263,7 +275,8 @@ describe("probe portability to Windows PowerShell 5.1", () => {
     const table = [...doc.matchAll(/^\|\s*`-(\w+)`\s*\|\s*(.+?)\s*\|/gm)].map(([, name, def]) => ({
       name,
       mandatory: def.trim() === "(required)",
-      default: def.trim() === "(required)" ? null : def.trim().replace(/^`|`$/g, ""),
+      // `''` is how the table writes an empty string default.
+      default: def.trim() === "(required)" ? null : def.trim().replace(/^`|`$/g, "").replace(/^''$/, ""),
     }));
     expect(table.length).toBeGreaterThanOrEqual(8);
     const actual = analyses[PROBE_SCRIPT_PATH].params.map((p) => ({
@@ -276,7 +289,12 @@ describe("probe portability to Windows PowerShell 5.1", () => {
 
   test("minification (help block, whole-line comments, indentation) leaves the probe's tokens unchanged", () => {
     expect(analyses[files.probeMin].findings.filter((f) => f.rule === "parse-error")).toEqual([]);
-    expect(analyses[files.probeMin].tokens).toEqual(analyses[PROBE_SCRIPT_PATH].tokens);
+    expect(analyses[files.probeMinGrants].findings.filter((f) => f.rule === "parse-error")).toEqual([]);
+    expect(analyses[files.probeMinGrants].tokens).toEqual(analyses[PROBE_SCRIPT_PATH].tokens);
+    // The tutorial's inline text is the probe minus its grants regions, token for token.
+    expect(analyses[files.probeTutorial].findings).toEqual([]);
+    expect(analyses[files.probeMin].tokens).toEqual(analyses[files.probeTutorial].tokens);
+    expect(analyses[files.probeMin].tokens.length).toBeLessThan(analyses[files.probeMinGrants].tokens.length);
   });
 
   test("negative control: a string line that looks like a comment is caught by the token comparison", () => {
@@ -319,6 +337,9 @@ describe("probe portability to Windows PowerShell 5.1", () => {
       "[Uri]::EscapeDataString",
       "[regex]::Replace",
       "[byte[]]::new",
+      // Grants mode: System.Collections.Generic.List<T> (2.0+), XmlDocument.DocumentElement / XmlNode.SelectSingleNode /
+      // XmlElement.GetAttribute / XmlNode.InnerText (1.1+), String.TrimStart(params char[]) (1.1+).
+      "[Collections.Generic.List[object]]::new",
       // Instance members: HttpClient.GetAsync(string, HttpCompletionOption, CancellationToken) and
       // HttpContent.ReadAsStreamAsync() (4.5+), Stream.ReadAsync(byte[], int, int, CancellationToken) (4.5+),
       // Task.Wait(int), MemoryStream.GetBuffer()/Write, HttpHeaders.Contains/GetValues (4.5+),
@@ -344,11 +365,15 @@ describe("probe portability to Windows PowerShell 5.1", () => {
       ".ToUnixTimeSeconds(",
       ".TrimEnd(",
       ".Wait(",
+      ".TrimStart(",
+      ".SelectSingleNode(",
+      ".GetAttribute(",
       ".Write(",
       ".WriteLine(",
     ]);
-    const code = minifyProbe(readFileSync(PROBE_SCRIPT_PATH, "utf8")).replace(/'[^']*'/g, "''");
-    const used = new Set([...code.matchAll(/\[[\w.]+(?:\[\])?\]::\w+|\.\w+\(/g)].map((m) => m[0]));
+    // The grants variant is a superset of the tutorial's text, so checking it checks both.
+    const code = minifyProbe(readFileSync(PROBE_SCRIPT_PATH, "utf8"), "grants").replace(/'[^']*'/g, "''");
+    const used = new Set([...code.matchAll(/\[[\w.]+(?:\[(?:\w+)?\])?\]::\w+|\.\w+\(/g)].map((m) => m[0]));
     expect(used.size).toBeGreaterThan(20);
     expect([...used].filter((u) => !NETFX48.has(u))).toEqual([]);
   });
