@@ -7,7 +7,7 @@ import { BUILT_IN_ROLE_DEFINITIONS, type PermissionBlock } from "../components/r
 import type { AzureCloud, GrantIdentity, GrantScope, GrantSettings, SetupSettings } from "../settings/schema";
 import type { GrantProbeSpec } from "./command";
 import { comparePermissions, patternsIntersect, toPermissionBlock } from "./permissions";
-import { parseReport, substatus, type ExtensionInstanceView, type GrantReport, type ProbeOutcome } from "./report";
+import { parseReport, probeStreams, type ExtensionInstanceView, type GrantReport, type ProbeOutcome } from "./report";
 
 /**
  * The most grants one setup's probe proves. Each grant's worst-case entry in the report must still fit the
@@ -321,7 +321,8 @@ export function readGrantsOutcome(
   intents: readonly GrantIntent[],
   failOnOverPrivilege: boolean,
 ): JudgedOutcome {
-  const stdout = substatus(view, "StdOut");
+  // Windows substatuses or the Linux status message: one parser for both OSes.
+  const stdout = probeStreams(view)?.stdout;
   const unreadable = (cause: string): JudgedOutcome => ({
     outcome: {
       status: "unreadable",
