@@ -10,7 +10,7 @@ import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync,
 import { homedir, tmpdir } from "node:os";
 import * as path from "node:path";
 import { minifyPowerShell as minifyProbe, PROBE_SCRIPT_PATH, psQuote } from "../probe/command";
-import { lastLine, runToEnd } from "./process";
+import { lastLine, runToEnd, type Finished } from "./process";
 
 const ROOT = path.join(__dirname, "..");
 /** The repository's dotnet local tool manifest pins PowerShell (`dotnet tool restore` reads it). */
@@ -211,25 +211,34 @@ function embeddedScriptFile(): string {
   return minifiedFile;
 }
 
-export async function runProbe(options: ProbeRunOptions): Promise<ProbeRun> {
-  const { params, env = {}, mode = "embedded", killAfterMs = 60_000 } = options;
-  const named = Object.entries(params).flatMap(([k, v]) => [`-${k}`, String(v)]);
-  let args: string[];
+/**
+ * How a probe run is invoked: `args` for a fresh `pwsh` process, and `command`, the same
+ * invocation as PowerShell text for a long-lived host (tests/pwsh/probeHost.ts). In
+ * "embedded" mode `command` is exactly the `-Command` argument; in "file" mode it calls
+ * the script file with every value as a string, as `-File` passes them.
+ */
+export function probeInvocation(
+  params: Record<string, string | number>,
+  mode: "embedded" | "file" = "embedded",
+): { args: string[]; command: string } {
   if (mode === "file") {
-    args = ["-NoProfile", "-NonInteractive", "-File", PROBE_SCRIPT_PATH, ...named];
-  } else {
-    const file = embeddedScriptFile();
-    const call = Object.entries(params)
-      .map(([k, v]) => `-${k} ${typeof v === "number" ? String(v) : psQuote(v)}`)
-      .join(" ");
-    args = [
-      "-NoProfile",
-      "-NonInteractive",
-      "-Command",
-      `$t=[IO.File]::ReadAllText(${psQuote(file)});& ([scriptblock]::Create($t)) ${call}`,
-    ];
+    const named = Object.entries(params).flatMap(([k, v]) => [`-${k}`, String(v)]);
+    const quoted = Object.entries(params).map(([k, v]) => `-${k} ${psQuote(String(v))}`);
+    return {
+      args: ["-NoProfile", "-NonInteractive", "-File", PROBE_SCRIPT_PATH, ...named],
+      command: [`& ${psQuote(PROBE_SCRIPT_PATH)}`, ...quoted].join(" "),
+    };
   }
-  const run = await runToEnd(findPwsh(), args, { env: pwshEnv(env), killAfterMs });
+  const file = embeddedScriptFile();
+  const call = Object.entries(params)
+    .map(([k, v]) => `-${k} ${typeof v === "number" ? String(v) : psQuote(v)}`)
+    .join(" ");
+  const command = `$t=[IO.File]::ReadAllText(${psQuote(file)});& ([scriptblock]::Create($t)) ${call}`;
+  return { args: ["-NoProfile", "-NonInteractive", "-Command", command], command };
+}
+
+/** Parses a finished run's last stdout line as the report (null when it is not JSON). */
+export function withReport(run: Finished): ProbeRun {
   const line = lastLine(run.stdout);
   let report: any = null;
   try {
@@ -238,4 +247,10 @@ export async function runProbe(options: ProbeRunOptions): Promise<ProbeRun> {
     report = null;
   }
   return { ...run, report, lastLine: line };
+}
+
+export async function runProbe(options: ProbeRunOptions): Promise<ProbeRun> {
+  const { params, env = {}, mode = "embedded", killAfterMs = 60_000 } = options;
+  const { args } = probeInvocation(params, mode);
+  return withReport(await runToEnd(findPwsh(), args, { env: pwshEnv(env), killAfterMs }));
 }
