@@ -6,7 +6,7 @@
  */
 import { findPwsh, pwshEnv } from "../../offline/pwsh";
 import { runToEnd } from "../../offline/process";
-import { PwshHost, runHosted, runProbeHosted } from "./probeHost";
+import { runHosted, runProbeHosted, withHost } from "./probeHost";
 import { expectContract, probe, RG, withLab } from "./probeLab";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -49,50 +49,45 @@ describe("a hosted run is what a fresh pwsh process would do", () => {
 });
 
 describe("nothing crosses from one hosted run to the next", () => {
-  let host: PwshHost;
-  beforeAll(() => {
-    host = new PwshHost();
-  });
-  afterAll(() => host.close());
-
-  test("environment variables, variables, functions, strict mode and preferences are the run's own", async () => {
-    const first = await host.run(
-      [
-        "[Environment]::GetEnvironmentVariable('IDENTITYLAB_DEADLINE_SECONDS')",
-        "$global:leak = 'left'; $script:leak2 = 'left'; function Get-Leak { 'left' }",
-        "Set-StrictMode -Version Latest; $ErrorActionPreference = 'Stop'; $WarningPreference = 'SilentlyContinue'",
-      ].join("\n"),
-      { IDENTITYLAB_DEADLINE_SECONDS: "5", IDENTITYLAB_IMDS_ENDPOINT: "http://127.0.0.1:1" },
-    );
-    expect(first).toMatchObject({ code: 0, stdout: "5\n", stderr: "" });
-    const second = await host.run(
-      [
-        "'deadline=' + [Environment]::GetEnvironmentVariable('IDENTITYLAB_DEADLINE_SECONDS')",
-        "'imds=' + [Environment]::GetEnvironmentVariable('IDENTITYLAB_IMDS_ENDPOINT')",
-        "'leak=' + $leak + $leak2",
-        "'function=' + [bool](Get-Command Get-Leak -ErrorAction SilentlyContinue)",
-        "'eap=' + $ErrorActionPreference; 'wp=' + $WarningPreference",
-        // Strict mode off again: an undefined variable reads as $null instead of throwing.
-        "'strict=' + ($null -eq $undefinedVariable)",
-      ].join("\n"),
-      { IDENTITYLAB_ARM_URL: "http://127.0.0.1:2" },
-    );
-    expect(second).toMatchObject({ code: 0, stderr: "" });
-    expect(second.stdout.split("\n").filter(Boolean)).toEqual([
-      "deadline=",
-      "imds=",
-      "leak=",
-      "function=False",
-      "eap=Continue",
-      "wp=Continue",
-      "strict=True",
-    ]);
-    const third = await host.run("'arm=' + [Environment]::GetEnvironmentVariable('IDENTITYLAB_ARM_URL')");
-    expect(third.stdout).toBe("arm=\n");
-  });
+  test("environment variables, variables, functions, strict mode and preferences are the run's own", () =>
+    withHost(async (host) => {
+      const first = await host.run(
+        [
+          "[Environment]::GetEnvironmentVariable('IDENTITYLAB_DEADLINE_SECONDS')",
+          "$global:leak = 'left'; $script:leak2 = 'left'; function Get-Leak { 'left' }",
+          "Set-StrictMode -Version Latest; $ErrorActionPreference = 'Stop'; $WarningPreference = 'SilentlyContinue'",
+        ].join("\n"),
+        { IDENTITYLAB_DEADLINE_SECONDS: "5", IDENTITYLAB_IMDS_ENDPOINT: "http://127.0.0.1:1" },
+      );
+      expect(first).toMatchObject({ code: 0, stdout: "5\n", stderr: "" });
+      const second = await host.run(
+        [
+          "'deadline=' + [Environment]::GetEnvironmentVariable('IDENTITYLAB_DEADLINE_SECONDS')",
+          "'imds=' + [Environment]::GetEnvironmentVariable('IDENTITYLAB_IMDS_ENDPOINT')",
+          "'leak=' + $leak + $leak2",
+          "'function=' + [bool](Get-Command Get-Leak -ErrorAction SilentlyContinue)",
+          "'eap=' + $ErrorActionPreference; 'wp=' + $WarningPreference",
+          // Strict mode off again: an undefined variable reads as $null instead of throwing.
+          "'strict=' + ($null -eq $undefinedVariable)",
+        ].join("\n"),
+        { IDENTITYLAB_ARM_URL: "http://127.0.0.1:2" },
+      );
+      expect(second).toMatchObject({ code: 0, stderr: "" });
+      expect(second.stdout.split("\n").filter(Boolean)).toEqual([
+        "deadline=",
+        "imds=",
+        "leak=",
+        "function=False",
+        "eap=Continue",
+        "wp=Continue",
+        "strict=True",
+      ]);
+      const third = await host.run("'arm=' + [Environment]::GetEnvironmentVariable('IDENTITYLAB_ARM_URL')");
+      expect(third.stdout).toBe("arm=\n");
+    }));
 
   test("negative control: within one run the same checks do see what was set", async () => {
-    const r = await host.run("$global:leak = 'left'; function Get-Leak { 'left' }; 'leak=' + $leak; [bool](Get-Command Get-Leak)", {
+    const r = await runHosted("$global:leak = 'left'; function Get-Leak { 'left' }; 'leak=' + $leak; [bool](Get-Command Get-Leak)", {
       IDENTITYLAB_DEADLINE_SECONDS: "5",
     });
     expect(r.stdout).toBe("leak=left\nTrue\n");

@@ -144,14 +144,19 @@ function release(host: PwshHost): void {
   }
 }
 
-/** Runs any PowerShell text on a pooled host, as a fresh `pwsh -Command` process would run it. */
-export async function runHosted(command: string, env: Record<string, string> = {}, killAfterMs = 60_000): Promise<Finished> {
+/** Holds one pooled host for a body of runs (e.g. to show that consecutive runs on it share nothing). */
+export async function withHost<T>(body: (host: PwshHost) => Promise<T>): Promise<T> {
   const host = await acquire();
   try {
-    return await host.run(command, env, killAfterMs);
+    return await body(host);
   } finally {
     release(host);
   }
+}
+
+/** Runs any PowerShell text on a pooled host, as a fresh `pwsh -Command` process would run it. */
+export function runHosted(command: string, env: Record<string, string> = {}, killAfterMs = 60_000): Promise<Finished> {
+  return withHost((host) => host.run(command, env, killAfterMs));
 }
 
 /** offline/pwsh.ts runProbe's twin: the same invocation and result, on a pooled host. */
