@@ -200,14 +200,18 @@ export interface ProbeRunOptions {
 }
 
 let minifiedFile: string | undefined;
+let writes = 0;
 
 function embeddedScriptFile(): string {
   if (!minifiedFile) {
     const dir = mkdtempSync(path.join(tmpdir(), "probe-"));
     minifiedFile = path.join(dir, "probe.min.ps1");
   }
-  // Rewritten on every call: cheap, and a test run never sees a stale script.
-  writeFileSync(minifiedFile, minifyProbe(readFileSync(PROBE_SCRIPT_PATH, "utf8")), "utf8");
+  // Rewritten on every call: cheap, and a test run never sees a stale script. Through a rename, so that a
+  // pwsh reading it for a concurrent run never sees it truncated (an empty script runs, prints nothing, exits 0).
+  const tmp = `${minifiedFile}.${process.pid}.${++writes}`;
+  writeFileSync(tmp, minifyProbe(readFileSync(PROBE_SCRIPT_PATH, "utf8")), "utf8");
+  renameSync(tmp, minifiedFile);
   return minifiedFile;
 }
 

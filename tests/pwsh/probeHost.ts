@@ -105,8 +105,12 @@ export class PwshHost {
   }
 }
 
-// Two hosts per jest worker: probeLab.ts runs at most two probes at a time per worker too.
-const POOL_SIZE = 2;
+/**
+ * Hosts per jest worker, and so probe runs at a time (probeLab.ts has as many emulator slots): one per CI
+ * core. Four were tried: on a loaded machine the suites got no faster, and cut-short requests made
+ * deadline cases flaky.
+ */
+export const POOL_SIZE = 2;
 const hosts: PwshHost[] = [];
 const waiting: ((host: PwshHost) => void)[] = [];
 

@@ -7,7 +7,7 @@
  */
 import { AzureEmulator, READER_ROLE_ID, type Fault, type Endpoint } from "../../offline/azure-emulator";
 import { runProbe, type ProbeRun } from "../../offline/pwsh";
-import { runProbeHosted } from "./probeHost";
+import { POOL_SIZE, runProbeHosted } from "./probeHost";
 import { probeInstanceView } from "../../offline/mockAzure";
 import { readProbeOutcome, type ProbeOutcome } from "../../probe/report";
 
@@ -37,13 +37,13 @@ export interface LabOptions {
 /**
  * Emulators are started once and reused: start() generates an RSA key and a certificate
  * synchronously, which would stall the event loop (and so every other case's emulator) if it
- * happened while probes run. Two slots also cap concurrent pwsh processes at the 2 CI cores.
+ * happened while probes run. The slots cap concurrent probe runs at the pooled hosts' number (the 2 CI cores).
  */
 interface Slot {
   lab: Lab;
   identity: NonNullable<AzureEmulator["vmIdentity"]>;
 }
-const SLOTS = 2;
+const SLOTS = POOL_SIZE;
 let pool: Promise<{ slots: Slot[]; shortLived: Slot }> | undefined;
 const free: Slot[] = [];
 const waiting: ((slot: Slot) => void)[] = [];
