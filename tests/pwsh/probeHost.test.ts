@@ -21,13 +21,12 @@ writeFileSync(mandatory, "param([Parameter(Mandatory)][string]$A) $A\n");
 
 // One fresh pwsh each (about 1 CPU-s apiece), so one case per way a run can end.
 const ENDINGS: Record<string, string> = {
-  "output, [Console]::Out, a warning, Write-Host, formatted objects and a non-terminating error":
-    "'hello'; [Console]::Out.WriteLine('direct'); Write-Warning 'warn'; Write-Host 'host'; Write-Error 'boom'; Get-Date -Year 2020 -Month 1 -Day 1 | Select-Object Year; 'after'",
+  "output, [Console]::Out, a warning, Write-Host, formatted objects, this run's environment and a non-terminating error":
+    "'hello'; [Console]::Out.WriteLine('direct'); Write-Warning 'warn'; Write-Host 'host'; Write-Error 'boom'; Get-Date -Year 2020 -Month 1 -Day 1 | Select-Object Year; [Environment]::GetEnvironmentVariable('IDENTITYLAB_HOST_TEST'); 'after'",
   "a non-terminating error as the last statement (exit 1)": "'x'; Write-Error 'last'",
   "a terminating error under ErrorActionPreference Stop": "$ErrorActionPreference = 'Stop'; 'a'; Write-Error 'stop'; 'never'",
   "exit with a code": "'before'; exit 3; 'never'",
   "a script file's missing mandatory parameter, without a final newline": `[Console]::Out.Write('no newline'); & '${mandatory}'`,
-  "an environment variable of this run": "[Environment]::GetEnvironmentVariable('IDENTITYLAB_HOST_TEST')",
 };
 
 describe("a hosted run is what a fresh pwsh process would do", () => {
@@ -39,6 +38,8 @@ describe("a hosted run is what a fresh pwsh process would do", () => {
       stdout: own.stdout,
       stderr: own.stderr,
     });
+    // Both saw this run's variable (not merely both without it).
+    if (command.includes("IDENTITYLAB_HOST_TEST")) expect(hosted.stdout).toContain("per-run\n");
   });
 
   test("negative control: the comparison above sees a difference in output and in exit codes", async () => {
