@@ -10,7 +10,7 @@ import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync,
 import { homedir, tmpdir } from "node:os";
 import * as path from "node:path";
 import { minifyPowerShell as minifyProbe, PROBE_SCRIPT_PATH, psQuote } from "../probe/command";
-import { lastLine, runToEnd } from "./process";
+import { lastLine, runToEnd, type Finished } from "./process";
 
 const ROOT = path.join(__dirname, "..");
 /** The repository's dotnet local tool manifest pins PowerShell (`dotnet tool restore` reads it). */
@@ -201,35 +201,52 @@ export interface ProbeRunOptions {
   variant?: "tutorial" | "grants";
 }
 
-let minifiedDir: string | undefined;
+const minifiedFiles = new Map<string, string>();
+let writes = 0;
 
 function embeddedScriptFile(variant: "tutorial" | "grants" = "tutorial"): string {
-  if (!minifiedDir) minifiedDir = mkdtempSync(path.join(tmpdir(), "probe-"));
-  const file = path.join(minifiedDir, `probe.${variant}.min.ps1`);
-  // Rewritten on every call: cheap, and a test run never sees a stale script.
-  writeFileSync(file, minifyProbe(readFileSync(PROBE_SCRIPT_PATH, "utf8"), variant), "utf8");
+  let file = minifiedFiles.get(variant);
+  if (!file) {
+    file = path.join(mkdtempSync(path.join(tmpdir(), "probe-")), `probe.${variant}.min.ps1`);
+    minifiedFiles.set(variant, file);
+  }
+  // Rewritten on every call: cheap, and a test run never sees a stale script. Through a rename, so that a
+  // pwsh reading it for a concurrent run never sees it truncated (an empty script runs, prints nothing, exits 0).
+  const tmp = `${file}.${process.pid}.${++writes}`;
+  writeFileSync(tmp, minifyProbe(readFileSync(PROBE_SCRIPT_PATH, "utf8"), variant), "utf8");
+  renameSync(tmp, file);
   return file;
 }
 
-export async function runProbe(options: ProbeRunOptions): Promise<ProbeRun> {
-  const { params, env = {}, mode = "embedded", killAfterMs = 60_000, variant = "tutorial" } = options;
-  const named = Object.entries(params).flatMap(([k, v]) => [`-${k}`, String(v)]);
-  let args: string[];
+/**
+ * How a probe run is invoked: `args` for a fresh `pwsh` process, and `command`, the same
+ * invocation as PowerShell text for a long-lived host (tests/pwsh/probeHost.ts). In
+ * "embedded" mode `command` is exactly the `-Command` argument; in "file" mode it calls
+ * the script file with every value as a string, as `-File` passes them.
+ */
+export function probeInvocation(
+  params: Record<string, string | number>,
+  mode: "embedded" | "file" = "embedded",
+  variant: "tutorial" | "grants" = "tutorial",
+): { args: string[]; command: string } {
   if (mode === "file") {
-    args = ["-NoProfile", "-NonInteractive", "-File", PROBE_SCRIPT_PATH, ...named];
-  } else {
-    const file = embeddedScriptFile(variant);
-    const call = Object.entries(params)
-      .map(([k, v]) => `-${k} ${typeof v === "number" ? String(v) : psQuote(v)}`)
-      .join(" ");
-    args = [
-      "-NoProfile",
-      "-NonInteractive",
-      "-Command",
-      `$t=[IO.File]::ReadAllText(${psQuote(file)});& ([scriptblock]::Create($t)) ${call}`,
-    ];
+    const named = Object.entries(params).flatMap(([k, v]) => [`-${k}`, String(v)]);
+    const quoted = Object.entries(params).map(([k, v]) => `-${k} ${psQuote(String(v))}`);
+    return {
+      args: ["-NoProfile", "-NonInteractive", "-File", PROBE_SCRIPT_PATH, ...named],
+      command: [`& ${psQuote(PROBE_SCRIPT_PATH)}`, ...quoted].join(" "),
+    };
   }
-  const run = await runToEnd(findPwsh(), args, { env: pwshEnv(env), killAfterMs });
+  const file = embeddedScriptFile(variant);
+  const call = Object.entries(params)
+    .map(([k, v]) => `-${k} ${typeof v === "number" ? String(v) : psQuote(v)}`)
+    .join(" ");
+  const command = `$t=[IO.File]::ReadAllText(${psQuote(file)});& ([scriptblock]::Create($t)) ${call}`;
+  return { args: ["-NoProfile", "-NonInteractive", "-Command", command], command };
+}
+
+/** Parses a finished run's last stdout line as the report (null when it is not JSON). */
+export function withReport(run: Finished): ProbeRun {
   const line = lastLine(run.stdout);
   let report: any = null;
   try {
@@ -238,4 +255,10 @@ export async function runProbe(options: ProbeRunOptions): Promise<ProbeRun> {
     report = null;
   }
   return { ...run, report, lastLine: line };
+}
+
+export async function runProbe(options: ProbeRunOptions): Promise<ProbeRun> {
+  const { params, env = {}, mode = "embedded", killAfterMs = 60_000, variant = "tutorial" } = options;
+  const { args } = probeInvocation(params, mode, variant);
+  return withReport(await runToEnd(findPwsh(), args, { env: pwshEnv(env), killAfterMs }));
 }

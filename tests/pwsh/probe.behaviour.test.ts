@@ -20,10 +20,11 @@ describe("probe behaviour against the emulator", () => {
   });
 
   test.concurrent(
-    "reads the resource group and the identity's permissions (embedded, as on the VM, at the probe's default timing)",
+    "reads the resource group and the identity's permissions (embedded, as on the VM, in its own process, at the probe's default timing)",
     async () => {
       await withLab({ tags: { env: "lab", owner: "identity-lab" } }, async (lab) => {
-        const run = await probe(lab, {}, "embedded", "default");
+        // In a pwsh of its own, as on the VM: the one run that pays pwsh's start-up (the others share hosts).
+        const run = await probe(lab, {}, "embedded", "default", "process");
         const r = expectContract(run);
         const id = lab.emu.vmIdentity!;
         expect(r.ok).toBe(true);

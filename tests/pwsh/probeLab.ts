@@ -7,6 +7,7 @@
  */
 import { AzureEmulator, READER_ROLE_ID, type Fault, type Endpoint } from "../../offline/azure-emulator";
 import { runProbe, type ProbeRun } from "../../offline/pwsh";
+import { POOL_SIZE, runProbeHosted } from "./probeHost";
 import { probeInstanceView } from "../../offline/mockAzure";
 import { readProbeOutcome, type ProbeOutcome } from "../../probe/report";
 
@@ -36,13 +37,13 @@ export interface LabOptions {
 /**
  * Emulators are started once and reused: start() generates an RSA key and a certificate
  * synchronously, which would stall the event loop (and so every other case's emulator) if it
- * happened while probes run. Two slots also cap concurrent pwsh processes at the 2 CI cores.
+ * happened while probes run. The slots cap concurrent probe runs at the pooled hosts' number (the 2 CI cores).
  */
 interface Slot {
   lab: Lab;
   identity: NonNullable<AzureEmulator["vmIdentity"]>;
 }
-const SLOTS = 2;
+const SLOTS = POOL_SIZE;
 let pool: Promise<{ slots: Slot[]; shortLived: Slot }> | undefined;
 const free: Slot[] = [];
 const waiting: ((slot: Slot) => void)[] = [];
@@ -126,6 +127,14 @@ export async function until(condition: () => boolean, timeoutMs = 30_000): Promi
 }
 
 /**
+ * Where a probe runs: "host" on a long-lived pwsh (probeHost.ts: a fresh runspace per run, the same output
+ * as a new process, no start-up cost), "process" in a pwsh of its own, as the VM runs it.
+ * IDENTITYLAB_PROBE_RUNNER=process runs every case the second way (to check that both agree).
+ */
+export type Runner = "host" | "process";
+const DEFAULT_RUNNER: Runner = process.env.IDENTITYLAB_PROBE_RUNNER === "process" ? "process" : "host";
+
+/**
  * Runs the probe against the lab. `timing: "default"` passes no timing parameter at all, so the probe runs
  * with its own defaults (900 s deadline, 1 s backoff, 5 s cap, 20 s request timeout, 120 s fault budget).
  */
@@ -134,9 +143,10 @@ export function probe(
   params: Record<string, string | number> = {},
   mode: "embedded" | "file" = "embedded",
   timing: "fast" | "default" = "fast",
+  runner: Runner = DEFAULT_RUNNER,
 ): Promise<ProbeRun> {
   const scaled = timing === "fast" ? { DeadlineSeconds: 8, ...FAST } : {};
-  return runProbe({
+  return (runner === "process" ? runProbe : runProbeHosted)({
     mode,
     params: { SubscriptionId: lab.emu.subscriptionId, ResourceGroupName: RG, ...scaled, ...params },
     env: { IDENTITYLAB_IMDS_ENDPOINT: lab.emu.imdsUrl, IDENTITYLAB_ARM_URL: lab.emu.armUrl },
