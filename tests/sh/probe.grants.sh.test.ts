@@ -71,7 +71,12 @@ function judged(run: ProbeRun, intents: GrantIntent[]) {
   return readGrantsOutcome(view, intents, false);
 }
 
-const intent = (n: string, scope: string, principalId: string, identity: "systemAssigned" | "userAssigned" = "systemAssigned"): GrantIntent => ({
+const intent = (
+  n: string,
+  scope: string,
+  principalId: string,
+  identity: "systemAssigned" | "userAssigned" = "systemAssigned",
+): GrantIntent => ({
   n,
   role: "Reader",
   roleDefinitionGuid: READER_ROLE_ID,
@@ -133,7 +138,11 @@ describe.each<ProbeShell>(["dash", "busybox"])("grants mode of the sh probe unde
 
   test("resource scope: Reader on a storage account, the Contributor inherited from the group visible in perm", async () => {
     const u = emu.addUserAssignedIdentity({ name: `sh-uami-over-${shell}`, resourceGroup: "rg-shgrants" });
-    const sa = emu.addStorageAccount({ name: `idlabshover${shell === "dash" ? "d" : "b"}`, resourceGroup: "rg-shgrants", containers: ["probe"] });
+    const sa = emu.addStorageAccount({
+      name: `idlabshover${shell === "dash" ? "d" : "b"}`,
+      resourceGroup: "rg-shgrants",
+      containers: ["probe"],
+    });
     const { base } = vm({ userAssigned: [u.resourceId] });
     emu.assignRole({ scope: sa.id, roleDefinitionId: READER_ROLE_ID, principalId: u.principalId });
     emu.assignRole({ scope: rg, roleDefinitionId: CONTRIBUTOR_ROLE_ID, principalId: u.principalId });
@@ -151,7 +160,10 @@ describe.each<ProbeShell>(["dash", "busybox"])("grants mode of the sh probe unde
     emu.assignRole({ scope: sa.id, roleDefinitionId: STORAGE_BLOB_DATA_READER.guid, principalId: u.principalId });
     // The grant names the real Azure URL; the seam sends it to the emulator's path-style blob service.
     const url = `https://${acct}.blob.core.windows.net/probe`;
-    const r = expectGrantsContract(await runGrants(base, [blob("g0", sa.id, u.clientId, url)], 8, { IDENTITYLAB_BLOB_URL: emu.blobUrl }), 1);
+    const r = expectGrantsContract(
+      await runGrants(base, [blob("g0", sa.id, u.clientId, url)], 8, { IDENTITYLAB_BLOB_URL: emu.blobUrl }),
+      1,
+    );
     expect(r.ok).toBe(true);
     expect(r.grants[0]).toMatchObject({ n: "g0", oid: u.principalId, read: 200, data: 200, cause: null });
     expect(r.grants[0].perm).toEqual([
