@@ -7,9 +7,9 @@
 import { AzureEmulator, CONTRIBUTOR_ROLE_ID, READER_ROLE_ID } from "../../offline/azure-emulator";
 import { runShProbe, type ProbeShell } from "../../offline/shProbe";
 import type { ProbeRun } from "../../offline/pwsh";
-import { STORAGE_BLOB_DATA_READER } from "../../components/roles";
+import { STORAGE_BLOB_DATA_CONTRIBUTOR, STORAGE_BLOB_DATA_READER } from "../../components/roles";
 import type { GrantProbeSpec } from "../../probe/command";
-import { readGrantsOutcome, type GrantIntent } from "../../probe/grants";
+import { MAX_GRANTS_PER_SETUP, readGrantsOutcome, type GrantIntent } from "../../probe/grants";
 import { FAST, leaksToken } from "../pwsh/probeLab";
 
 const emu = new AzureEmulator();
@@ -212,6 +212,51 @@ describe.each<ProbeShell>(["dash", "busybox"])("grants mode of the sh probe unde
     expect(r.error).toMatchObject({ phase: "imds", status: 400 });
     expect(r.elapsedSeconds).toBeLessThan(3);
   });
+
+  test(`${MAX_GRANTS_PER_SETUP} worst-case grants report within 3,500 bytes, only error.message cut; one more trims perm lists`, async () => {
+    // The pwsh measurement's world (tests/pwsh/probe.grants.test.ts "MAX_GRANTS_PER_SETUP"): longest ids, the largest
+    // built-in data role's block plus an inherited Reader block on every grant, the last grant failing with a long error.
+    const rgName = `${shell === "dash" ? "d" : "b"}${"r".repeat(42)}.${"(x)-_".repeat(9)}r`;
+    emu.addResourceGroup({ name: rgName, location: "westus" });
+    const u = emu.addUserAssignedIdentity({ name: (shell === "dash" ? "d" : "b") + "u".repeat(127), resourceGroup: rgName });
+    const acct = (shell === "dash" ? "d" : "b") + "w".repeat(23);
+    const sa = emu.addStorageAccount({ name: acct, resourceGroup: rgName, containers: ["probe"] });
+    emu.assignRole({
+      scope: `/subscriptions/${emu.subscriptionId}/resourceGroups/${rgName}`,
+      roleDefinitionId: READER_ROLE_ID,
+      principalId: u.principalId,
+    });
+    emu.assignRole({ scope: sa.id, roleDefinitionId: STORAGE_BLOB_DATA_CONTRIBUTOR.guid, principalId: u.principalId });
+    const name = `shvm${vmCount++}`;
+    const base = emu.addVm({ name, resourceGroup: rgName, userAssigned: [u.resourceId] });
+    const url = emu.containerUrl(acct, "probe");
+    const grants = (n: number) => Array.from({ length: n }, (_, i) => blob(`g${i}`, sa.id, u.clientId, url));
+    const longError = {
+      status: 400,
+      body: `<?xml version="1.0" encoding="utf-8"?><Error><Code>${"InvalidQueryParameterValue".padEnd(80, "x")}</Code><Message>${"Value for one of the query parameters specified in the request URI is invalid. ".repeat(5)}</Message></Error>`,
+    };
+    const measure = async (n: number) => {
+      emu.clearFaults();
+      emu.injectFaults("blob", ...Array.from({ length: n - 1 }, () => ({})), longError);
+      const run = await runGrants(base, grants(n), 8);
+      emu.clearFaults();
+      return run;
+    };
+    const run = await measure(MAX_GRANTS_PER_SETUP);
+    const r = expectGrantsContract(run, MAX_GRANTS_PER_SETUP);
+    expect(r.grants.slice(0, -1).every((g: any) => g.cause === null && g.data === 200)).toBe(true);
+    expect(r.grants.at(-1)).toMatchObject({ data: 400 });
+    expect(r.grants.at(-1).cause).toMatch(/^InvalidQueryParameterValue/);
+    expect(r.error).toMatchObject({ phase: "data", status: 400 });
+    expect(r.error.message.length).toBeLessThanOrEqual(100);
+    expect(r.trimmed).toEqual(["error.message"]);
+    for (const g of r.grants) expect(g.perm).toHaveLength(2);
+    const over = await measure(MAX_GRANTS_PER_SETUP + 1);
+    const r2 = expectGrantsContract(over, MAX_GRANTS_PER_SETUP + 1);
+    expect(r2.trimmed[0]).toBe("error.message");
+    expect(r2.trimmed.slice(1).length).toBeGreaterThan(0);
+    for (const t of r2.trimmed.slice(1)) expect(t).toMatch(/^grants\[\d+\]\.perm$/);
+  }, 60_000);
 
   test("-Grants that is not a list of grant specs is refused with InvalidGrants and no request", async () => {
     const { base } = vm({ systemAssigned: true });
