@@ -196,7 +196,11 @@ describe.each<ProbeShell>(["dash", "busybox"])("grants mode of the sh probe unde
     expect(r.ok).toBe(false);
     expect(r.grants[0]).toMatchObject({ oid: p, read: 403, perm: null, cause: "AuthorizationFailed" });
     expect(r.grants[0].att).toBeGreaterThan(5);
-    expect(["AuthorizationFailed", "NotReached"]).toContain(r.grants[1].cause);
+    // What is left is less than one backoff (at most RetryCapSeconds): g1's one try may be cut by the deadline on the
+    // way (the request's timeout is what is left), which both probes report as Timeout with no status; the PowerShell
+    // probe's faster client makes that rarer there, not impossible (Invoke-Get: the deadline rule needs $n -gt 1).
+    expect(["AuthorizationFailed", "NotReached", "Timeout"]).toContain(r.grants[1].cause);
+    if (r.grants[1].cause === "Timeout") expect(r.grants[1].read).toBeNull();
     expect(r.grants[1].att).toBeLessThanOrEqual(3);
     expect(r.error).toMatchObject({ phase: "read", status: 403, code: "AuthorizationFailed" });
     const o = judged(run, [intent("g0", rg, p), intent("g1", rg, p)]);
