@@ -4,17 +4,8 @@
  * emulator, then torn down. Each scenario is one `npm run rehearse` argument list; the lanes run side by side
  * (tests/e2e/rehearseInSequence.ts), several rehearsals per child process.
  */
-import * as path from "node:path";
 import type { RehearsalResult } from "../../offline/rehearse";
-import { findPwsh } from "../../offline/pwsh";
-import { runToEnd } from "../../offline/process";
-
-const root = path.join(__dirname, "..", "..");
-
-interface Run {
-  code: number | null;
-  result: RehearsalResult;
-}
+import { rehearseInSequence, type Run } from "./lanes";
 
 interface GrantSummary {
   n: string;
@@ -82,24 +73,9 @@ const LANES: Scenario[][] = [
   ["subscription", "over", "overFails", "linuxExample"],
 ];
 
-async function rehearseInSequence(names: Scenario[]): Promise<Array<[Scenario, Run]>> {
-  const run = await runToEnd(
-    process.execPath,
-    ["-r", "./tests/e2e/swcRegister.cjs", "tests/e2e/rehearseInSequence.ts", JSON.stringify(names.map((n) => SCENARIOS[n]))],
-    { cwd: root, env: { ...process.env, PWSH: findPwsh() } },
-  );
-  const lines = run.stdout.split("\n").filter((l) => l.startsWith("{"));
-  if (run.code !== 0 || lines.length !== names.length)
-    throw new Error(`rehearsals ${names.join(", ")} ended with exit ${run.code}:\n${run.stdout}\n${run.stderr}`);
-  return lines.map((l, i) => {
-    const { code, result } = JSON.parse(l);
-    return [names[i], { code, result }];
-  });
-}
-
 const runs = {} as Record<Scenario, Run>;
 beforeAll(async () => {
-  for (const [name, run] of (await Promise.all(LANES.map(rehearseInSequence))).flat()) runs[name] = run;
+  for (const [name, run] of (await Promise.all(LANES.map((lane) => rehearseInSequence(SCENARIOS, lane)))).flat()) runs[name] = run;
 }, 170_000);
 
 const setupsOf = (r: Run) => r.result.outputs.setups as Record<string, SetupSummary>;
