@@ -11,8 +11,11 @@
 # stderr: it is handed to curl on its stdin (-K -), and only in memory.
 #
 # Parameters, as the PowerShell probe's: -SubscriptionId -ResourceGroupName [-ArmEndpoint] [-ImdsEndpoint]
-# [-DeadlineSeconds] [-RequestTimeoutSeconds] [-RetryBaseSeconds] [-RetryCapSeconds] [-FaultBudgetSeconds].
-# Test seams: IDENTITYLAB_IMDS_ENDPOINT, IDENTITYLAB_ARM_URL, IDENTITYLAB_DEADLINE_SECONDS (lowers only).
+# [-DeadlineSeconds] [-RequestTimeoutSeconds] [-RetryBaseSeconds] [-RetryCapSeconds] [-FaultBudgetSeconds] [-Grants].
+# -Grants '<compact JSON list>' is grants mode (probe/contract.md "Grants mode"), as the PowerShell probe's
+# #region grants blocks do it: per grant a token for its identity, the ARM read, effective permissions, List Blobs.
+# Test seams: IDENTITYLAB_IMDS_ENDPOINT, IDENTITYLAB_ARM_URL, IDENTITYLAB_DEADLINE_SECONDS (lowers only),
+# IDENTITYLAB_BLOB_URL (List Blobs for https://<account>.blob.<suffix>/<container> goes to <url>/<account>/<container>).
 set -eu
 
 SubscriptionId=
@@ -24,6 +27,7 @@ RequestTimeoutSeconds=20
 RetryBaseSeconds=1
 RetryCapSeconds=5
 FaultBudgetSeconds=120
+Grants=
 while [ $# -gt 1 ]; do
   case $1 in
     -SubscriptionId) SubscriptionId=$2 ;;
@@ -35,6 +39,7 @@ while [ $# -gt 1 ]; do
     -RetryBaseSeconds) RetryBaseSeconds=$2 ;;
     -RetryCapSeconds) RetryCapSeconds=$2 ;;
     -FaultBudgetSeconds) FaultBudgetSeconds=$2 ;;
+    -Grants) Grants=$2 ;;
     *) break ;;
   esac
   shift 2
@@ -52,6 +57,9 @@ PH=imds
 ATT_imds=0
 ATT_resourceGroup=0
 ATT_permissions=0
+ATT_read=0 ATT_ra=0 ATT_rd=0 ATT_data=0
+TOKKEY='' G_U='' G_S='' G_AUD='' G_OID='' XH=''
+NG=0 F_SET='' TOT_imds=0 TOT_permissions=0
 E_SET=
 ID_SET=
 RG_SET=
@@ -182,6 +190,11 @@ isodate() {
 # A 200 is evidence only when it answers the question asked; sets CODE and MSG when it does not.
 check() {
   f=$2
+  case $1 in read | data | ra | rd)
+    checkgrant "$1" "$f"
+    return
+    ;;
+  esac
   if [ "$1" = imds ]; then
     t=$(field "$f" /access_token)
     if [ -z "$t" ]; then CODE=NoAccessToken MSG='no access_token'; return; fi
@@ -263,7 +276,7 @@ get() {
       { curl -s --noproxy '*' -H Metadata:true --max-time "$to" -D "$T/h" -o - "$url" 2>/dev/null; echo $? >"$T/rc"; } |
         head -c $((max + 1)) >"$T/b"
     else
-      { printf 'header = "Authorization: Bearer %s"\n' "$TOK" | curl -s -K - --max-time "$to" -D "$T/h" -o - "$url" 2>/dev/null; echo $? >"$T/rc"; } |
+      { printf 'header = "Authorization: Bearer %s"\n%s' "$TOK" "$XH" | curl -s -K - --max-time "$to" -D "$T/h" -o - "$url" 2>/dev/null; echo $? >"$T/rc"; } |
         head -c $((max + 1)) >"$T/b"
     fi
     rc=$(cat "$T/rc")
@@ -293,7 +306,9 @@ get() {
     fi
     if [ -z "$CODE" ]; then
       parsed=
-      if flat <"$T/b" >"$T/$ph" 2>/dev/null; then parsed=1; fi
+      if [ "$ph" = data ]; then
+        if blobxml <"$T/b" >"$T/$ph"; then parsed=1; fi
+      elif flat <"$T/b" >"$T/$ph" 2>/dev/null; then parsed=1; fi
       if [ "$s" = 200 ]; then
         if [ -z "$parsed" ]; then
           CODE=MalformedResponse MSG='not JSON'
@@ -340,6 +355,10 @@ get() {
 }
 
 token() {
+  if [ -n "$Grants" ]; then
+    gtoken
+    return
+  fi
   # Refresh five minutes before expiry, so that no request leaves with a token that lapses on the way.
   if [ -n "$TOK" ] && [ $((EXP - $(date -u +%s))) -gt 300 ]; then return 0; fi
   TOK=
@@ -406,22 +425,331 @@ report() {
     }' "$T/rgpart" "$T/permpart"
 }
 
+# ---- grants mode (probe/contract.md "Grants mode"; the PowerShell probe's #region grants blocks) ----
+
+# Azure Storage answers in XML: <EnumerationResults ContainerName=...> or <Error><Code/><Message/></Error>,
+# turned into the flattened form of {"container":...} or {"error":{"code":...,"message":...}}. Exit 1 otherwise.
+blobxml() {
+  awk -v SEP="$SEP" '
+    function esc(v) { gsub(/\\/, "\\\\", v); gsub(/"/, "\\\"", v); gsub(/[\t\r\n]/, " ", v); return v }
+    function tag(t, v) { if (match(s, "<" t ">[^<]*</" t ">")) { v = substr(s, RSTART + length(t) + 2, RLENGTH - 2 * length(t) - 5); return esc(v) } return "" }
+    { s = NR > 1 ? s " " $0 : $0 }
+    END {
+      sub(/^\357\273\277/, "", s); sub(/^[ \t\r\n]*/, "", s)
+      if (substr(s, 1, 5) == "<?xml") { if (!sub(/^<\?xml[^>]*\?>[ \t\r\n]*/, "", s)) exit 1 }
+      if (match(s, /^<EnumerationResults[ \t\r\n>\/]/)) {
+        e = s; sub(/>.*/, "", e); c = ""
+        if (match(e, /[ \t\r\n]ContainerName="[^"]*"/)) { c = substr(e, RSTART, RLENGTH); sub(/^[^"]*"/, "", c); sub(/"$/, "", c) }
+        print "\to\t"; if (c != "") print SEP "container\ts\t" esc(c); exit 0
+      }
+      if (match(s, /^<Error[ \t\r\n>\/]/)) {
+        print "\to\t"; print SEP "error\to\t"
+        c = tag("Code"); m = tag("Message")
+        if (c != "") print SEP "error" SEP "code\ts\t" c
+        if (m != "") print SEP "error" SEP "message\ts\t" m
+        exit 0
+      }
+      exit 1
+    }'
+}
+
+lower() { printf '%s' "$1" | tr '[:upper:]' '[:lower:]'; }
+
+# Evidence for the grants phases; sets CODE and MSG when a 200 does not answer the question asked.
+checkgrant() {
+  f=$2
+  case $1 in
+    read)
+      i=$(field "$f" /id)
+      if [ "$(lower "$i")" != "$(lower "$G_S")" ]; then CODE=UnexpectedResponse MSG="got id '$i'"; fi
+      return
+      ;;
+    data)
+      if [ -z "$(field "$f" /container)" ]; then CODE=UnexpectedResponse MSG='not a blob list'; fi
+      return
+      ;;
+    ra)
+      MSG=$(awk -F '\t' -v SEP="$SEP" '
+        $1 == SEP "value" { top = $2 }
+        { k = split(substr($1, 2), q, SEP) }
+        k == 2 && q[1] == "value" { order[++ne] = q[2] }
+        k == 4 && q[1] == "value" && q[3] == "properties" && $2 == "s" && $3 != "" { ok[q[2], q[4]] = 1 }
+        END {
+          if (top != "a") { print "no value list"; exit }
+          for (j = 1; j <= ne; j++) if (!ok[order[j], "roleDefinitionId"] || !ok[order[j], "scope"]) { print "bad role assignment"; exit }
+        }' "$f")
+      ;;
+    rd)
+      MSG=$(awk -F '\t' -v SEP="$SEP" '
+        { k = split(substr($1, 2), q, SEP) }
+        k == 2 && q[1] == "properties" && q[2] == "permissions" { top = $2 }
+        k == 4 && q[1] == "properties" && q[2] == "permissions" { f[q[3], q[4]] = $2 }
+        k == 5 && q[1] == "properties" && q[2] == "permissions" { if ($2 != "s") badl[q[3], q[4]] = 1 }
+        END {
+          if (top != "a") { print "no permissions"; exit }
+          split("actions notActions dataActions notDataActions", nm, " ")
+          for (e in f) { split(e, pq, SUBSEP); x = f[e]; if (x != "a" && x != "z") bad[pq[2]] = 1 }
+          for (e in badl) { split(e, pq, SUBSEP); bad[pq[2]] = 1 }
+          for (x = 1; x <= 4; x++) if (bad[nm[x]]) { print "bad " nm[x]; exit }
+        }' "$f")
+      ;;
+  esac
+  [ -z "$MSG" ] || CODE=UnexpectedResponse
+}
+
+# One token at a time, for the grant's identity (client_id, '' = the VM's default) and audience.
+gtoken() {
+  k="$G_U|$G_AUD"
+  if [ -n "$TOK" ] && [ "$TOKKEY" = "$k" ] && [ $((EXP - $(date -u +%s))) -gt 300 ]; then return 0; fi
+  TOK=
+  TOKKEY=$k
+  q="&resource=$(urlenc "$G_AUD")"
+  [ -z "$G_U" ] || q="$q&client_id=$(urlenc "$G_U")"
+  [ "$G_AUD" != "$ArmEndpoint" ] || G_OID=
+  if ! get imds "${ImdsEndpoint%/}/metadata/identity/oauth2/token?api-version=2018-02-01$q"; then
+    TOKKEY=
+    return 1
+  fi
+  if [ "$G_AUD" = "$ArmEndpoint" ]; then
+    G_OID=$(safe "$(field "$T/claims" /oid)" 80)
+    if [ -z "$ID_SET" ]; then
+      ID_OID=$G_OID ID_TID=$(safe "$(field "$T/claims" /tid)")
+      ID_MIRID=$(safe "$(field "$T/claims" /xms_mirid)") ID_AUD=$(safe "$(field "$T/claims" /aud)")
+      ID_EXP=$(isodate "$EXP") ID_SET=1
+    fi
+  fi
+}
+
+# Permission blocks of a flattened answer under path $2 (segments joined by /) as lines
+# <grant> TAB <block> TAB <list 1..4, 0 = the block itself> TAB <raw string>, appended to file $5.
+permlines() {
+  awk -F '\t' -v SEP="$SEP" -v pfx="$2" -v gi="$3" -v tag="$4" '
+    BEGIN { np = split(pfx, P, "/"); m["actions"] = 1; m["notActions"] = 2; m["dataActions"] = 3; m["notDataActions"] = 4 }
+    { k = split(substr($1, 2), q, SEP); for (i = 1; i <= np; i++) if (q[i] != P[i]) next }
+    k == np + 1 { print gi "\t" tag "." q[np + 1] "\t0\t" }
+    k == np + 3 && (q[np + 2] in m) && $2 == "s" { print gi "\t" tag "." q[np + 1] "\t" m[q[np + 2]] "\t" $3 }' "$1" >>"$5"
+}
+
+# The first failure of the run, kept for the report's error.
+firsterr() {
+  if [ -z "$F_SET" ]; then F_PH=$1 F_S=$2 F_CODE=$3 F_MSG=$4 F_RID=$5 F_SET=1; fi
+}
+
+grants() {
+  F_SET='' TOT_imds=0 TOT_permissions=0 NG=0
+  : >"$T/gl"
+  : >"$T/gp"
+  ok=
+  if printf '%s' "$Grants" | flat >"$T/grants" 2>/dev/null; then
+    NG=$(awk -F '\t' -v SEP="$SEP" '
+      NR == 1 && $2 != "a" { bad = 1 }
+      { k = split(substr($1, 2), q, SEP) }
+      k == 1 { ng++; if ($2 != "o") bad = 1 }
+      k == 2 && q[2] ~ /^[nsukvb]$/ && $2 == "s" { has[q[1], q[2]] = 1 }
+      END {
+        for (i = 0; i < ng; i++) for (j = 1; j <= 6; j++) if (!has[i, substr("nsukvb", j, 1)]) bad = 1
+        if (bad || !ng) ng = 0
+        print ng + 0
+      }' "$T/grants")
+    [ "$NG" = 0 ] || ok=1
+  fi
+  if [ -z "$ok" ]; then
+    NG=0
+    firsterr grants '' InvalidGrants 'the -Grants JSON is not a list of grant specs' ''
+    return 0
+  fi
+  ab=${IDENTITYLAB_ARM_URL:-$ArmEndpoint}
+  ab=${ab%/}
+  gi=0
+  while [ "$gi" -lt "$NG" ]; do
+    ATT_imds=0 ATT_read=0 ATT_permissions=0 ATT_ra=0 ATT_rd=0 ATT_data=0
+    E_SET=
+    G_U=$(field "$T/grants" "/$gi/u") G_S=$(field "$T/grants" "/$gi/s") G_AUD=$ArmEndpoint
+    gk=$(field "$T/grants" "/$gi/k") gb=$(field "$T/grants" "/$gi/b") gv=$(field "$T/grants" "/$gi/v")
+    s0=$G_S
+    gn=$(safe "$(field "$T/grants" "/$gi/n")" 40)
+    oid='' rd='' dt='' pset='' cause=''
+    if [ "$(calc "print ($(left) <= 0)")" = 1 ]; then cause=NotReached; else
+      gb=$(printf '%s' "$gb" | sed 's:/*$::')
+      # A data role grants no read of the account itself, only of its containers: a blob grant reads its container.
+      rt=$s0
+      if [ "$gk" = blob ] && [ "$(lower "$rt" | awk '/\/containers\/[^\/]+$/ { print 1 }')" != 1 ]; then rt="$rt/blobServices/default/containers/${gb##*/}"; fi
+      G_S=$rt
+      if get read "$ab$rt?api-version=$(urlenc "$gv")"; then rd=200; fi
+      G_S=$s0
+      [ "$TOKKEY" != "$G_U|$ArmEndpoint" ] || oid=$G_OID
+      if [ "$rd" != 200 ]; then
+        if [ -n "$E_SET" ] && [ "$E_PH" = read ]; then rd=$E_S; fi
+      else
+        if [ "$(lower "$s0" | awk '/^\/subscriptions\/[^\/]+$/ { print 1 }')" = 1 ]; then
+          # No permissions operation exists at subscription scope: the identity's role assignments that cover the
+          # subscription (at it, or above it), and each one's role definition.
+          if get ra "$ab$s0/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&%24filter=$(urlenc "assignedTo('$oid')")"; then
+            awk -F '\t' -v SEP="$SEP" -v sub0="$s0" '
+              BEGIN { sub0 = tolower(sub0) }
+              { k = split(substr($1, 2), q, SEP) }
+              k == 2 && q[1] == "value" { order[++ne] = q[2] }
+              k == 4 && q[1] == "value" && q[3] == "properties" { v[q[2], q[4]] = $3 }
+              END {
+                for (j = 1; j <= ne; j++) {
+                  sc = tolower(v[order[j], "scope"]); d = v[order[j], "roleDefinitionId"]
+                  if (!(sc == "/" || sc == sub0 || sc ~ /^\/providers\/microsoft\.management\/managementgroups\//) || (tolower(d) in seen)) continue
+                  seen[tolower(d)] = 1; print d
+                }
+              }' "$T/ra" >"$T/defs"
+            pset=1
+            di=0
+            : >"$T/gpt"
+            while read -r d <&3; do
+              di=$((di + 1))
+              if ! get rd "$ab$d?api-version=2022-04-01"; then pset=; break; fi
+              permlines "$T/rd" properties/permissions "$gi" "$di" "$T/gpt"
+            done 3<"$T/defs"
+            # A definition that failed leaves no perm: the blocks read before it are not kept.
+            [ -z "$pset" ] || cat "$T/gpt" >>"$T/gp"
+          fi
+        elif get permissions "$ab$s0/providers/Microsoft.Authorization/permissions?api-version=2022-04-01"; then
+          permlines "$T/permissions" value "$gi" 0 "$T/gp"
+          pset=1
+        fi
+        if [ "$gk" = blob ]; then
+          G_AUD=https://storage.azure.com/
+          XH='header = "x-ms-version: 2021-08-06"'
+          bu=$gb
+          bt=${IDENTITYLAB_BLOB_URL:-}
+          if [ -n "$bt" ]; then
+            m=$(printf '%s' "$bu" | sed -n 's#^[Hh][Tt][Tt][Pp][Ss]://\([^./]\{1,\}\)\.[Bb][Ll][Oo][Bb]\.[^/]\{1,\}/\(..*\)$#\1/\2#p')
+            [ -z "$m" ] || bu="${bt%/}/$m"
+          fi
+          if get data "$bu?restype=container&comp=list&maxresults=1"; then dt=200; elif [ -n "$E_SET" ] && [ "$E_PH" = data ]; then dt=$E_S; fi
+          XH=
+        fi
+      fi
+      if [ "$rd" != 200 ] || [ -z "$pset" ] || { [ "$gk" = blob ] && [ "$dt" != 200 ]; }; then
+        cause=ProbeError
+        if [ -n "$E_SET" ]; then
+          cause=$E_CODE
+          firsterr "$E_PH" "$E_S" "$E_CODE" "$E_MSG" "$E_RID"
+        fi
+      fi
+    fi
+    att=$((ATT_imds + ATT_read + ATT_permissions + ATT_ra + ATT_rd + ATT_data))
+    TOT_imds=$((TOT_imds + ATT_imds)) TOT_permissions=$((TOT_permissions + ATT_permissions))
+    [ -z "$cause" ] || firsterr grants '' "$cause" "grant $gn" ''
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$gi" "$gn" "$oid" "$rd" "$dt" "$pset" "$cause" "$att" >>"$T/gl"
+    gi=$((gi + 1))
+  done
+}
+
+# The grants report: ASCII only, under 3,500 bytes: error.message cut to 100 characters first, then the longest
+# permission list (most entries, first in grant order) loses its last entry, naming "grants[<i>].perm".
+greport() {
+  okv=false
+  if [ -z "$F_SET" ] && [ "$NG" -gt 0 ]; then okv=true; fi
+  idj=null
+  [ -z "$ID_SET" ] || idj="{\"objectId\":$(jstr "$ID_OID" null),\"tenantId\":$(jstr "$ID_TID" null),\"resourceId\":$(jstr "$ID_MIRID" null),\"audience\":$(jstr "$ID_AUD" null),\"expiresOn\":\"$ID_EXP\"}"
+  el=$(calc "x = sprintf(\"%.1f\", $(now) - $T0); sub(/\\.0\$/, \"\", x); print x")
+  # Scalars through a file, not awk -v, which would undo the JSON escapes.
+  {
+    printf 'H\t{"schema":"identitylab.probe/v1","ok":%s,"resourceGroup":null,"identity":%s,"permissions":null,"attempts":{"imds":%s,"resourceGroup":0,"permissions":%s},"elapsedSeconds":%s,\n' \
+      "$okv" "$idj" "${TOT_imds:-0}" "${TOT_permissions:-0}" "$el"
+    if [ -n "$F_SET" ]; then printf 'E\t%s\t%s\t%s\t%s\t%s\n' "$F_PH" "$F_S" "$F_CODE" "$F_MSG" "$F_RID"; fi
+  } >"$T/gh"
+  awk -F '\t' '
+    function ascii(s, o, i, c, b, cp, k) {
+      o = ""
+      for (i = 1; i <= length(s); i++) {
+        c = substr(s, i, 1); b = ORD[c]
+        if (b < 128) { o = o c; continue }
+        if (b >= 240) { k = 3; cp = b - 240 } else if (b >= 224) { k = 2; cp = b - 224 } else if (b >= 192) { k = 1; cp = b - 192 } else { o = o "\\ufffd"; continue }
+        for (; k > 0; k--) { i++; cp = cp * 64 + (ORD[substr(s, i, 1)] - 128) }
+        if (cp >= 65536) { cp -= 65536; o = o sprintf("\\u%04x\\u%04x", 55296 + int(cp / 1024), 56320 + cp % 1024) }
+        else o = o sprintf("\\u%04x", cp)
+      }
+      return o
+    }
+    function js(v) { return v == "" ? "null" : "\"" v "\"" }
+    function num(v) { return v == "" ? "null" : v }
+    function cut(s, max) { s = substr(s, 1, max); if (match(s, /\\+$/) && RLENGTH % 2) s = substr(s, 1, length(s) - 1); else if (match(s, /\\u[0-9A-Fa-f]?[0-9A-Fa-f]?[0-9A-Fa-f]?$/)) s = substr(s, 1, RSTART - 1); return s }
+    function build(r, i, b, x, y, p, l) {
+      r = head "\"trimmed\":[" trim "],\"error\":"
+      if (eset) r = r "{\"phase\":\"" eph "\",\"status\":" num(es) ",\"code\":" js(ecode) ",\"message\":\"" emsg "\",\"requestId\":" js(erid) "}"
+      else r = r "null"
+      r = r ",\"grants\":["
+      for (i = 0; i < ng; i++) {
+        if (pset[i]) {
+          p = ""
+          for (b = 1; b <= nb[i]; b++) {
+            l = ""
+            for (x = 1; x <= 4; x++) {
+              l = l (x > 1 ? "," : "") "["
+              for (y = 1; y <= cnt[i, b, x]; y++) l = l (y > 1 ? "," : "") "\"" it[i, b, x, y] "\""
+              l = l "]"
+            }
+            p = p (b > 1 ? "," : "") "[" l "]"
+          }
+          p = "[" p "]"
+        } else p = "null"
+        r = r (i ? "," : "") "{\"n\":\"" gn[i] "\",\"oid\":" js(oid[i]) ",\"read\":" num(rd[i]) ",\"data\":" num(dt[i]) ",\"perm\":" p ",\"cause\":" js(cause[i]) ",\"att\":" att[i] "}"
+      }
+      return r "]}"
+    }
+    BEGIN { for (i = 1; i < 256; i++) ORD[sprintf("%c", i)] = i }
+    FILENAME ~ /gh$/ && $1 == "H" { head = substr($0, 3); next }
+    FILENAME ~ /gh$/ && $1 == "E" { eset = 1; eph = $2; es = $3; ecode = ascii($4); emsg = ascii($5); erid = ascii($6); next }
+    FILENAME ~ /gl$/ { i = $1; ng = i + 1; gn[i] = ascii($2); oid[i] = ascii($3); rd[i] = $4; dt[i] = $5; pset[i] = $6 != ""; cause[i] = ascii($7); att[i] = $8; next }
+    FILENAME ~ /gp$/ {
+      i = $1
+      if (!((i, $2) in bix)) bix[i, $2] = ++nb[i]
+      b = bix[i, $2]
+      if ($3 > 0) it[i, b, $3, ++cnt[i, b, $3]] = ascii($4)
+    }
+    END {
+      trim = ""; j = build()
+      if (length(j) >= 3500 && eset && length(emsg) > 100) { emsg = cut(emsg, 100); trim = "\"error.message\""; j = build() }
+      while (length(j) >= 3500) {
+        bi = -1; bn = 0
+        for (i = 0; i < ng; i++) { if (!pset[i]) continue; for (b = 1; b <= nb[i]; b++) for (x = 1; x <= 4; x++) if (cnt[i, b, x] > bn) { bn = cnt[i, b, x]; bi = i; bb = b; bx = x } }
+        if (bi < 0) break
+        cnt[bi, bb, bx]--
+        k = "\"grants[" bi "].perm\""
+        if (index(trim, k) == 0) trim = trim (trim == "" ? "" : ",") k
+        j = build()
+      }
+      print j
+    }' "$T/gh" "$T/gl" "$T/gp"
+}
+
 finish() {
   rc=$?
   if [ -z "$DONE" ]; then
     DONE=1
     # Whatever happened, the probe ends with its report: an unforeseen error becomes one too.
-    if [ "$rc" != 0 ]; then
-      E_PH=$PH E_S='' E_CODE=ProbeError E_MSG="exit status $rc" E_RID='' E_SET=1 PERM_SET='' RG_SET=''
-      : >"$T/rgpart"
+    if [ -n "$Grants" ]; then
+      if [ "$rc" != 0 ]; then
+        F_PH=$PH F_S='' F_CODE=ProbeError F_MSG="exit status $rc" F_RID='' F_SET=1
+        [ -f "$T/gl" ] || : >"$T/gl"
+        [ -f "$T/gp" ] || : >"$T/gp"
+      fi
+      greport
+    else
+      if [ "$rc" != 0 ]; then
+        E_PH=$PH E_S='' E_CODE=ProbeError E_MSG="exit status $rc" E_RID='' E_SET=1 PERM_SET='' RG_SET=''
+        : >"$T/rgpart"
+      fi
+      report
     fi
-    report
   fi
   rm -rf "$T"
   exit 0
 }
 trap finish EXIT
 trap 'exit 1' INT TERM HUP
+
+if [ -n "$Grants" ]; then
+  grants
+  exit 0
+fi
 
 if get resourceGroup "$rgurl?api-version=2022-09-01"; then
   g=$T/resourceGroup
