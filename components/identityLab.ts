@@ -112,6 +112,8 @@ export class IdentityLab extends pulumi.ComponentResource {
         subnetPrefix: s.subnetAddressPrefix,
         outboundAccess: s.outboundAccess,
         rdpSourceCidr: s.rdpSourceCidr,
+        // Only with a Linux setup: the tutorial's NSG keeps exactly its rules.
+        ...(s.sshSourceCidr !== "" && s.setups.some((x) => x.os === "linux") ? { sshSourceCidr: s.sshSourceCidr } : {}),
         tags,
       },
       { parent: this },
@@ -169,7 +171,8 @@ export class IdentityLab extends pulumi.ComponentResource {
             computerName: setupComputerName(s, setup),
             adminUsername: s.adminUsername,
             hotpatch: s.hotpatch,
-            publicIp: s.rdpSourceCidr !== "",
+            publicIp: setup.os === "linux" ? s.sshSourceCidr !== "" : s.rdpSourceCidr !== "",
+            sshPublicKey: s.sshPublicKey,
             tags,
             armEndpoint: s.armEndpoint,
             deadlineSeconds: s.probeDeadlineSeconds,

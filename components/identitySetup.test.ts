@@ -4,6 +4,7 @@
  * Grants mode's Windows delivery is helper "grants"' renderWindowsProbe; these tests render through the
  * lab's `renderProbe` seam, which records the specs and hands back a stand-in delivery.
  */
+import { gunzipSync } from "node:zlib";
 import * as pulumi from "@pulumi/pulumi";
 import { installMocks, probeInstanceView, settle, SUBSCRIPTION_ID, uamiIds, valueOf, VM_PRINCIPAL_ID } from "../offline/mockAzure";
 import { stdoutWith, successReport } from "../offline/sampleReports";
@@ -350,5 +351,73 @@ test("an existing user-assigned identity is read, not created, and attached by i
   expect(d.setups.ext).toMatchObject({
     principalIds: { systemAssigned: VM_PRINCIPAL_ID, userAssigned: uamiIds(existing).principalId },
     grants: [expect.objectContaining({ verdict: "proven" })],
+  });
+});
+
+describe("a Windows and a Linux setup in one stack", () => {
+  let d: Awaited<ReturnType<typeof deploy>>;
+  beforeAll(async () => {
+    d = await deploy(
+      {
+        setups: JSON.stringify([{ name: "vm" }, { name: "ops", os: "linux", grants: [{ role: "Reader", scope: "subscription" }] }]),
+        sshSourceCidr: "203.0.113.7/32",
+      },
+      {
+        ops: () =>
+          grantsReport([{ n: "g0", oid: VM_PRINCIPAL_ID, read: 200, data: null, perm: [[["*/read"], [], [], []]], cause: null, att: 4 }]),
+      },
+    );
+  });
+
+  test("the Linux VM: Ubuntu 24.04 Gen2, Trusted Launch, SSH key only; the Windows one unchanged", () => {
+    const [win, linux] = d.of("azure-native:compute:VirtualMachine");
+    expect(win.inputs.storageProfile.imageReference.publisher).toBe("MicrosoftWindowsServer");
+    expect(linux.name).toBe(`${d.name}-ops-vm`);
+    expect(linux.inputs.storageProfile.imageReference).toEqual({
+      publisher: "Canonical",
+      offer: "ubuntu-24_04-lts",
+      sku: "server",
+      version: "latest",
+    });
+    expect(linux.inputs.securityProfile).toEqual({
+      securityType: "TrustedLaunch",
+      uefiSettings: { secureBootEnabled: true, vTpmEnabled: true },
+    });
+    expect(linux.inputs.osProfile.linuxConfiguration.disablePasswordAuthentication).toBe(true);
+    expect(linux.inputs.osProfile.adminPassword).toBeUndefined();
+    // The sh probe carries its grants in the extension's script, so the Linux VM has no userData.
+    expect(linux.inputs.userData).toBeUndefined();
+  });
+
+  test("each VM gets its own OS's extension; the Linux one runs the sh probe in grants mode, sealed", async () => {
+    const [win, linux] = d.of("azure-native:compute:VirtualMachineExtension");
+    expect([win.inputs.publisher, win.inputs.type, win.inputs.typeHandlerVersion]).toEqual([
+      "Microsoft.Compute",
+      "CustomScriptExtension",
+      "1.10",
+    ]);
+    expect([linux.inputs.publisher, linux.inputs.type, linux.inputs.typeHandlerVersion]).toEqual([
+      "Microsoft.Azure.Extensions",
+      "CustomScript",
+      "2.1",
+    ]);
+    expect(linux.inputs.protectedSettings.commandToExecute).toBeUndefined();
+    const script = gunzipSync(Buffer.from(linux.inputs.protectedSettings.script, "base64")).toString("utf8");
+    expect(script.split("\n")[0]).toMatch(/^#!\/bin\/sh/);
+    expect(script).toMatch(
+      /^set -- -SubscriptionId '.*' -ResourceGroupName '.*' -ArmEndpoint 'https:\/\/management\.azure\.com\/' -DeadlineSeconds '900' -Grants '\[\{"n":"g0","s":"\/subscriptions\//m,
+    );
+  });
+
+  test("SSH opens only because a Linux setup asked for it, from that one source", () => {
+    const [nsg] = d.of("azure-native:network:NetworkSecurityGroup");
+    const ssh = nsg.inputs.securityRules.filter((r: any) => r.destinationPortRange === "22");
+    expect(ssh).toEqual([expect.objectContaining({ access: "Allow", sourceAddressPrefix: "203.0.113.7/32" })]);
+  });
+
+  test("both setups are judged by the same verdict: the Linux grant proven", () => {
+    expect(d.setups.vm.grants[0].verdict).toBe("proven");
+    expect(d.setups.ops).toMatchObject({ os: "linux", status: "succeeded" });
+    expect(d.setups.ops.grants).toEqual([expect.objectContaining({ role: "Reader", verdict: "proven" })]);
   });
 });

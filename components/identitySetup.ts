@@ -7,6 +7,7 @@ import { summarizeOutcome, type OutcomeSummary } from "../probe/report";
 import type { AzureCloud, GrantSettings, IdentityKind, ProbeFailureMode, SetupOs } from "../settings/schema";
 import type { IdentityVm } from "./identityVm";
 import { RoleGrant } from "./roleGrant";
+import { LinuxVm } from "./linuxVm";
 import { WindowsVm } from "./windowsVm";
 
 export interface IdentitySetupArgs {
@@ -52,6 +53,8 @@ export interface IdentitySetupArgs {
   readonly formerParent?: pulumi.Resource;
   /** Renders the Windows probe; default renderWindowsProbe (tests pass a stand-in for grants mode). */
   readonly renderProbe?: ProbeRenderer;
+  /** Linux: the admin's OpenSSH public key; absent or empty, LinuxVm generates an Ed25519 key (a secret output). */
+  readonly sshPublicKey?: string;
 }
 
 /** One setup as the stack's `setups` output reports it. */
@@ -187,26 +190,33 @@ export class IdentitySetup extends pulumi.ComponentResource {
       g.identity === "userAssigned" ? grant(g, j, uamiPrincipal) : undefined,
     );
 
-    this.vm = new WindowsVm(
-      name,
-      {
-        resourceGroupName: args.resourceGroupName,
-        location: args.location,
-        subnetId: args.subnetId,
-        vmSize: args.vmSize,
-        imageSku: args.imageSku,
-        computerName: args.computerName,
-        adminUsername: args.adminUsername,
-        hotpatch: args.hotpatch,
-        publicIp: args.publicIp,
-        tags: args.tags,
-        identity: args.identity,
-        ...(uamiId ? { userAssignedIdentityIds: [uamiId] } : {}),
-        // The tutorial's VM keeps its inputs; grants mode's probe may ride in userData (setups-design §4).
-        ...(args.tutorialMode ? {} : { userData: delivery.apply((d) => d.userData) }),
-      },
-      moved(),
-    );
+    const vmArgs = {
+      resourceGroupName: args.resourceGroupName,
+      location: args.location,
+      subnetId: args.subnetId,
+      vmSize: args.vmSize,
+      computerName: args.computerName,
+      adminUsername: args.adminUsername,
+      publicIp: args.publicIp,
+      tags: args.tags,
+      identity: args.identity,
+      ...(uamiId ? { userAssignedIdentityIds: [uamiId] } : {}),
+    };
+    this.vm =
+      args.os === "linux"
+        ? // The sh probe carries its grants in the extension's script: no userData.
+          new LinuxVm(name, { ...vmArgs, sshPublicKey: args.sshPublicKey || undefined }, moved())
+        : new WindowsVm(
+            name,
+            {
+              ...vmArgs,
+              imageSku: args.imageSku,
+              hotpatch: args.hotpatch,
+              // The tutorial's VM keeps its inputs; grants mode's probe may ride in userData (setups-design §4).
+              ...(args.tutorialMode ? {} : { userData: delivery.apply((d) => d.userData) }),
+            },
+            moved(),
+          );
     args.grants.forEach((g, j) => {
       if (g.identity === "systemAssigned") grants[j] = grant(g, j, this.vm.principalId);
     });
@@ -238,6 +248,7 @@ export class IdentitySetup extends pulumi.ComponentResource {
         failOnOverPrivilege: args.failOnOverPrivilege,
         intents,
         delivery,
+        os: args.os,
         waitFor: this.grants.map((g) => g.assignment),
       },
       moved(),

@@ -84,3 +84,30 @@ export function cseInstanceView(run: ScriptRun, name = "identity-probe"): unknow
     ],
   };
 }
+
+/**
+ * A Linux CustomScript 2.1 instance view: no StdOut/StdErr substatuses, one status whose message carries the last
+ * 4 KB of each stream (Azure/custom-script-extension-linux main/cmds.go `maxTailLen`, main/status.go `statusMsg`),
+ * stamped with the time the command finished.
+ */
+export function linuxCseInstanceView(run: ScriptRun, name = "identity-probe"): unknown {
+  const tail = (s: string) => Buffer.from(s, "utf8").subarray(-CSE_OUTPUT_TAIL_BYTES).toString("utf8");
+  const ok = run.code === 0;
+  const time = run.endedAt === null ? null : (run.endedAt ?? new Date()).toISOString();
+  return {
+    name,
+    type: "Microsoft.Azure.Extensions.CustomScript",
+    typeHandlerVersion: "2.1.10",
+    statuses: [
+      {
+        code: `ProvisioningState/${ok ? "succeeded" : "failed"}`,
+        level: ok ? "Info" : "Error",
+        displayStatus: `Provisioning ${ok ? "succeeded" : "failed"}`,
+        message: ok
+          ? `Enable succeeded: \n[stdout]\n${tail(run.stdout)}\n[stderr]\n${tail(run.stderr ?? "")}`
+          : `Enable failed: failed to execute command: command terminated with exit status=${run.code}\n[stdout]\n${tail(run.stdout)}\n[stderr]\n${tail(run.stderr ?? "")}`,
+        time,
+      },
+    ],
+  };
+}

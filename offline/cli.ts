@@ -133,7 +133,7 @@ export function summarize(result: RehearsalResult): string[] {
   }
   lines.push(
     `This was a rehearsal (${(result.durationMs / 1000).toFixed(1)}s): the real program ran under Pulumi's mock runtime against a ` +
-      `simulated Azure on this machine, and the probe ran in PowerShell 7 against a local IMDS/ARM emulator. No Azure was contacted.`,
+      `simulated Azure on this machine, and the probe ran in PowerShell 7 (Linux VMs: dash) against a local IMDS/ARM emulator. No Azure was contacted.`,
   );
   return lines;
 }

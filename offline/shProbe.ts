@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { debianTool, curlPath } from "./debianTools";
-import { lastLine, runToEnd } from "./process";
-import type { ProbeRun } from "./pwsh";
+import { runToEnd } from "./process";
+import { withReport, type ProbeRun } from "./pwsh";
 
 export const SH_PROBE_PATH = path.join(__dirname, "..", "scripts", "identity-probe.sh");
 export type ProbeShell = "dash" | "busybox";
@@ -62,12 +62,5 @@ export async function runShProbe(options: ShProbeOptions): Promise<ProbeRun> {
     env: { PATH, HOME: process.env.HOME ?? "/root", TMPDIR: process.env.TMPDIR ?? "/tmp", ...env },
     killAfterMs,
   });
-  const line = lastLine(run.stdout);
-  let report: any = null;
-  try {
-    report = JSON.parse(line);
-  } catch {
-    report = null;
-  }
-  return { ...run, report, lastLine: line };
+  return withReport(run);
 }

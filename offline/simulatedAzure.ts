@@ -7,11 +7,13 @@
  * What it does not model: capacity, quotas, policies, regions, networking
  * reachability, or how long Azure really takes to create a VM.
  */
-import { randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomUUID } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import type { AzureEmulator } from "./azure-emulator";
 import { runToEnd } from "./process";
-import { ARM_COLLECTIONS, autoname, cseInstanceView, unwrapSecrets } from "./armFacts";
+import { gunzipSync } from "node:zlib";
+import { ARM_COLLECTIONS, autoname, cseInstanceView, linuxCseInstanceView, unwrapSecrets } from "./armFacts";
+import { runShProbe } from "./shProbe";
 import { pwshEnv } from "./pwsh";
 
 /** Something that exists in the simulated Azure. */
@@ -180,6 +182,15 @@ export class SimulatedAzure {
         this.add({ id, type: args.type, pulumiName: args.name });
         return { id, state };
       }
+      case "tls:index/privateKey:PrivateKey": {
+        // A real Ed25519 key: the public half in OpenSSH's wire form (RFC 8709), the private half as PKCS#8 PEM.
+        const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+        const raw = publicKey.export({ format: "der", type: "spki" }).subarray(-32);
+        const field = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+        const blob = Buffer.concat([field(Buffer.from("ssh-ed25519")), field(raw)]).toString("base64");
+        const pem = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+        return { id: "none", state: { ...state, publicKeyOpenssh: `ssh-ed25519 ${blob}\n`, privateKeyOpenssh: pem, privateKeyPem: pem } };
+      }
       case "random:index/randomString:RandomString": {
         const length = Number(inputs.length ?? 8);
         state.result = randomUUID().replace(/-/g, "").slice(0, length);
@@ -212,11 +223,16 @@ export class SimulatedAzure {
         const vmId = `${sub}/resourceGroups/${inputs.resourceGroupName}/providers/Microsoft.Compute/virtualMachines/${inputs.vmName}`;
         if (!this.inventory.has(vmId.toLowerCase())) throw new Error(`ParentResourceNotFound: ${vmId}`);
         const id = `${vmId}/extensions/${inputs.vmExtensionName}`;
+        const linux = inputs.publisher === "Microsoft.Azure.Extensions" && inputs.type === "CustomScript";
         const command: string | undefined = inputs.protectedSettings?.commandToExecute;
-        if (!command) throw new Error("the extension has no protectedSettings.commandToExecute");
-        const run = await this.runOnVm(command, inputs.vmName);
+        const script: string | undefined = inputs.protectedSettings?.script;
+        if (linux ? !script : !command) throw new Error(`the extension has no protectedSettings.${linux ? "script" : "commandToExecute"}`);
+        const run = linux ? await this.runShOnVm(script!, inputs.vmName) : await this.runOnVm(command!, inputs.vmName);
         op.detail = `probe exited ${run.code} after ${(run.ms / 1000).toFixed(1)}s`;
-        this.instanceViews.set(`${inputs.vmName}/${inputs.vmExtensionName}`.toLowerCase(), cseInstanceView(run, inputs.vmExtensionName));
+        this.instanceViews.set(
+          `${inputs.vmName}/${inputs.vmExtensionName}`.toLowerCase(),
+          (linux ? linuxCseInstanceView : cseInstanceView)(run, inputs.vmExtensionName),
+        );
         if (run.code !== 0) {
           // What Azure does when the command exits non-zero: the extension ends Failed.
           throw new Error(
@@ -365,6 +381,32 @@ export class SimulatedAzure {
     });
     // The handler stamps the instance view when the command finishes: the program tells this update's run by it.
     return runToEnd(this.options.pwsh, args, { env }).then((r) => ({ ...r, ms: r.wallMs, endedAt: new Date() }));
+  }
+
+  /**
+   * What CustomScript 2.1 does with protectedSettings.script: base64, gunzipped when gzipped, written to a file and
+   * run by /bin/sh with no arguments (dash on Ubuntu; dash here), with the emulator for IMDS and ARM.
+   */
+  private async runShOnVm(
+    script: string,
+    vmName: string,
+  ): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; endedAt: Date }> {
+    let bytes = Buffer.from(script, "base64");
+    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
+    const run = await runShProbe({
+      shell: "dash",
+      params: {},
+      script: bytes.toString("utf8"),
+      env: {
+        IDENTITYLAB_IMDS_ENDPOINT: this.emulator.vm(vmName).imdsBase,
+        IDENTITYLAB_ARM_URL: this.emulator.armUrl,
+        IDENTITYLAB_BLOB_URL: this.emulator.blobUrl,
+        ...(this.options.probeDeadlineSeconds !== undefined
+          ? { IDENTITYLAB_DEADLINE_SECONDS: String(this.options.probeDeadlineSeconds) }
+          : {}),
+      },
+    });
+    return { code: run.code, stdout: run.stdout, stderr: run.stderr, ms: run.wallMs, endedAt: new Date() };
   }
 
   /**

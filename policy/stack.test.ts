@@ -7,12 +7,15 @@
  * resources registered beside it (here: issue 9's identity-setup shape), the pack's config, and
  * exactly the violations expected (none for a stack that must pass clean).
  */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as compute from "@pulumi/azure-native/compute";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";
 import * as network from "@pulumi/azure-native/network";
 import type { PolicyResource } from "@pulumi/policy";
+import { readStackConfig } from "../offline/cli";
 import { SUBSCRIPTION_ID, installMocks, probeInstanceView, settle, valueOf } from "../offline/mockAzure";
 import { stdoutWith, successReport } from "../offline/sampleReports";
 import { GuardArgs, guardConfig } from "./config";
@@ -215,4 +218,54 @@ describe.each(EXAMPLES.map((e) => [e.name, e] as const))("the pack over %s", (_n
     );
     for (const v of violations) expect(v.level).toBe("mandatory");
   });
+});
+
+/**
+ * The stacks in examples/, each with its own Pulumi.<stack>.yaml and, where it has one, the pack config that
+ * goes with it (`--policy-pack-config examples/<dir>/policy-config.json`). An example with an allowance is also
+ * checked without it, so that the allowance is shown to be what lets it pass.
+ */
+const EXAMPLE_DIRS: ReadonlyArray<{ dir: string; withoutPackConfig?: readonly PolicyName[] }> = [
+  { dir: "tutorial" },
+  { dir: "uami-storage" },
+  { dir: "linux-subscription", withoutPackConfig: [POLICY.grantAboveResourceGroupNeedsAllowance] },
+];
+const examplesRoot = path.join(__dirname, "..", "examples");
+
+test("every folder of examples/ is checked here", () => {
+  expect(
+    readdirSync(examplesRoot, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort(),
+  ).toEqual(EXAMPLE_DIRS.map((e) => e.dir).sort());
+});
+
+describe.each(EXAMPLE_DIRS.map((e) => [e.dir, e] as const))("the pack over examples/%s", (dir, example) => {
+  const folder = path.join(examplesRoot, dir);
+  const stackFile = readdirSync(folder).find((f) => /^Pulumi\..+\.yaml$/.test(f))!;
+  const packFile = path.join(folder, "policy-config.json");
+  const pack = existsSync(packFile) ? (JSON.parse(readFileSync(packFile, "utf8")) as GuardArgs) : undefined;
+  let resources: PolicyResource[];
+  beforeAll(async () => {
+    // The mock VM answers with a tutorial report; the pack does not read the probe's verdict, so report mode keeps it quiet.
+    const config = { ...readStackConfig(path.join(folder, stackFile)), "identity-lab:probeFailureMode": "report" };
+    resources = await deployExample({ name: dir, config, expected: [] });
+  });
+
+  test("deploys under mocks: one setup at least, each VM with its grants", () => {
+    expect(resources.filter((r) => r.type === "identitylab:setup:IdentitySetup").length).toBeGreaterThan(0);
+    expect(resources.filter((r) => r.type === "azure-native:authorization:RoleAssignment").length).toBeGreaterThan(0);
+  });
+
+  test(`passes the pack${pack ? " with its policy-config.json" : ""}`, async () => {
+    expect(await runPack(POLICIES, resources, guardConfig(pack))).toEqual([]);
+  });
+
+  if (example.withoutPackConfig) {
+    test(`without its policy-config.json: ${example.withoutPackConfig.join(", ")}`, async () => {
+      const violations = await runPack(POLICIES, resources, guardConfig(undefined));
+      expect(violations.map((v) => [v.policy, v.level])).toEqual(example.withoutPackConfig!.map((p) => [p, "mandatory"]));
+    });
+  }
 });

@@ -10,6 +10,7 @@ import {
 } from "./command";
 import { gateUpdate, lastRunOf } from "./gate";
 import { foldVerdicts, judgeTutorial, readGrantsOutcome, type GrantIntent, type GrantVerdict, type JudgedOutcome } from "./grants";
+import { LINUX_CSE, renderLinuxProbe } from "./linuxCommand";
 import { ProbeOutcome, readProbeOutcome } from "./report";
 import type { ProbeFailureMode } from "../settings/validate";
 
@@ -51,6 +52,11 @@ export interface IdentityProbeArgs {
    * default: rendered here.
    */
   readonly delivery?: pulumi.Input<WindowsProbeDelivery>;
+  /**
+   * The VM's OS: windows (default) runs the PowerShell probe through CustomScriptExtension 1.10; linux runs
+   * scripts/identity-probe.sh through Microsoft.Azure.Extensions/CustomScript 2.1 (probe/linuxCommand.ts).
+   */
+  readonly os?: "windows" | "linux";
 }
 
 /** Renders the probe for a Windows VM: renderWindowsProbe, or a stand-in (a test's seam). */
@@ -126,6 +132,20 @@ export class IdentityProbe extends pulumi.ComponentResource {
       .all([params, args.rerunToken ?? "", grants])
       .apply(([p, token, g]) => probeForceUpdateTag(script, p, g.length === 0 ? token : `${token}|grants:${JSON.stringify(g)}`));
 
+    const settings =
+      args.os === "linux"
+        ? pulumi.all([params, grants, forceUpdateTag]).apply(([p, g, tag]) => {
+            const linux = renderLinuxProbe({
+              SubscriptionId: p.subscriptionId,
+              ResourceGroupName: p.resourceGroupName,
+              ArmEndpoint: p.armEndpoint,
+              DeadlineSeconds: Math.trunc(p.deadlineSeconds),
+              ...(g.length > 0 ? { Grants: JSON.stringify(g) } : {}),
+            });
+            // The rerun token is not in the script: the tag covers both, so either change reruns the extension.
+            return { protectedSettings: linux.protectedSettings, forceUpdateTag: `${tag.slice(0, 16)}${linux.forceUpdateTag}` };
+          })
+        : undefined;
     this.extension = new compute.VirtualMachineExtension(
       `${name}-extension`,
       {
@@ -133,14 +153,26 @@ export class IdentityProbe extends pulumi.ComponentResource {
         vmName: args.vmName,
         location: args.location,
         vmExtensionName: "identity-probe",
-        publisher: "Microsoft.Compute",
-        type: "CustomScriptExtension",
-        typeHandlerVersion: "1.10",
-        autoUpgradeMinorVersion: true,
-        forceUpdateTag,
-        // Secret: the command names the subscription and resource group, and
-        // protectedSettings is never returned by ARM, so the state must keep it sealed too.
-        protectedSettings: pulumi.secret(commandToExecute.apply((c) => ({ commandToExecute: c }))),
+        ...(settings
+          ? {
+              publisher: LINUX_CSE.publisher,
+              type: LINUX_CSE.type,
+              typeHandlerVersion: LINUX_CSE.typeHandlerVersion,
+              autoUpgradeMinorVersion: true,
+              forceUpdateTag: settings.apply((x) => x.forceUpdateTag),
+              // Secret: the script names the subscription and resource group, as the Windows command does.
+              protectedSettings: pulumi.secret(settings.apply((x) => x.protectedSettings)),
+            }
+          : {
+              publisher: "Microsoft.Compute",
+              type: "CustomScriptExtension",
+              typeHandlerVersion: "1.10",
+              autoUpgradeMinorVersion: true,
+              forceUpdateTag,
+              // Secret: the command names the subscription and resource group, and
+              // protectedSettings is never returned by ARM, so the state must keep it sealed too.
+              protectedSettings: pulumi.secret(commandToExecute.apply((c) => ({ commandToExecute: c }))),
+            }),
       },
       {
         parent: this,

@@ -148,6 +148,4 @@ export type RawSettings = Partial<Record<ProjectKey, string>> & {
 export interface KeyContext {
   /** The project's name (pulumi.getProject()); default: the template's. */
   readonly project?: string;
-  /** Accept `os: linux` setups (default: settings/validate.ts LINUX_READY). */
-  readonly linuxReady?: boolean;
 }

@@ -285,12 +285,9 @@ describe("setups: bad input, each naming its key path", () => {
     expect(problemsOf({ computerName: "web01", setups: JSON.stringify([{ name: "web" }, { name: "vm" }]) })).toEqual([]);
   });
 
-  test("os linux is refused as not yet, while no Linux VM component is wired", () => {
-    expect(only([{ os: "linux" }], { linuxReady: false })).toBe(
-      'identity-lab:setups[0].os: "linux" is not supported yet: the Linux VM component (components/linuxVm.ts) has not landed; use "windows" for now.',
-    );
-    expect(problems([{ os: "linux" }], { linuxReady: true })).toEqual([]);
-    expect(problemsOf({ setups: '[{"os":"linux"}]' })).toEqual([expect.stringMatching(/setups\[0\]\.os: "linux" is not supported yet/)]);
+  test("os: linux is a setup like any other; another os is refused", () => {
+    expect(problemsOf({ setups: '[{"os":"linux"}]' })).toEqual([]);
+    expect(problemsOf({ setups: '[{"os":"Linux"}]' })).toEqual([expect.stringMatching(/setups\[0\]\.os: /)]);
   });
 
   test("every problem of every setup in one pass, keys named by the project", () => {

@@ -270,12 +270,11 @@ function checkSetup(raw: Json, index: number, count: number, setupsKey: string, 
 
 /**
  * The setups list. Absent: the tutorial's single setup. `subnet`, when usable, bounds how many VMs fit.
- * `linuxReady` false refuses os: linux with a "not yet" message (no Linux VM component to build it).
  */
 export function checkSetups(
   text: string | undefined,
   key: Namer,
-  options: { subnet?: Ipv4Cidr; subnetKey?: string; linuxReady?: boolean } = {},
+  options: { subnet?: Ipv4Cidr; subnetKey?: string } = {},
 ): { problems: string[]; setups: SetupSettings[] } {
   const problems: string[] = [];
   const k = key("setups");
@@ -319,12 +318,6 @@ export function checkSetups(
       return;
     }
     names.set(setup.name, i);
-    if (setup.os === "linux" && options.linuxReady === false) {
-      problems.push(
-        `${k}[${i}].os: "linux" is not supported yet: the Linux VM component (components/linuxVm.ts) has not landed; use "windows" for now.`,
-      );
-      return;
-    }
     setups.push(setup);
   });
   return { problems, setups };

@@ -36,12 +36,6 @@ export class ConfigValidationError extends Error {
   }
 }
 
-/**
- * Whether a setup may be `os: linux`: false until components/linuxVm.ts (helper "linux") lands and
- * IdentitySetup builds it; validation then refuses linux with a "not yet" message.
- */
-export const LINUX_READY = false;
-
 /** Every problem with `raw`, in the order of the keys, and the settings they would give. */
 export function checkSettings(raw: RawSettings, context: KeyContext = {}): { problems: string[]; settings: LabSettings } {
   const key = rules.namer(context.project ?? PROJECT);
@@ -101,7 +95,7 @@ export function checkSettings(raw: RawSettings, context: KeyContext = {}): { pro
   problems.push(...tags.problems);
   // The subnet bounds how many VMs fit, once it is itself usable.
   const subnet = subnetProblem === undefined ? parseIpv4Cidr(subnetAddressPrefix) : undefined;
-  const setups = checkSetups(raw.setups, key, { subnet, linuxReady: context.linuxReady ?? LINUX_READY });
+  const setups = checkSetups(raw.setups, key, { subnet });
   problems.push(...setups.problems);
   if (str("computerName") !== "" && setups.problems.length === 0 && !setups.setups.some((x) => x.name === "vm")) {
     add(

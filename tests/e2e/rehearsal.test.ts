@@ -8,17 +8,10 @@
  * (tests/e2e/rehearseInSequence.ts, TypeScript stripped by swc as under jest): node and
  * Pulumi's SDK start once per child, and the children run side by side.
  */
-import * as path from "node:path";
 import type { RehearsalResult } from "../../offline/rehearse";
 import { findPwsh } from "../../offline/pwsh";
 import { runToEnd } from "../../offline/process";
-
-const root = path.join(__dirname, "..", "..");
-
-interface Run {
-  code: number | null;
-  result: RehearsalResult;
-}
+import { rehearseInSequence, root, type Run } from "./lanes";
 
 /**
  * Every failing probe gets 10 s: it gives up after its 7 s attempt (attempts at 0, 1, 3 and
@@ -60,21 +53,6 @@ const LANES: Scenario[][] = [
   ["wrong-principal", "role-without-read", "bogusGroup", "bogusPermissions"],
 ];
 
-async function rehearseInSequence(names: Scenario[]): Promise<Array<[Scenario, Run]>> {
-  const run = await runToEnd(
-    process.execPath,
-    ["-r", "./tests/e2e/swcRegister.cjs", "tests/e2e/rehearseInSequence.ts", JSON.stringify(names.map((n) => SCENARIOS[n]))],
-    { cwd: root, env: { ...process.env, PWSH: findPwsh() } },
-  );
-  const lines = run.stdout.split("\n").filter((l) => l.startsWith("{"));
-  if (run.code !== 0 || lines.length !== names.length)
-    throw new Error(`rehearsals ${names.join(", ")} ended with exit ${run.code}:\n${run.stdout}\n${run.stderr}`);
-  return lines.map((l, i) => {
-    const { code, result } = JSON.parse(l);
-    return [names[i], { code, result }];
-  });
-}
-
 const runs = {} as Record<Scenario, Run>;
 let cli: Awaited<ReturnType<typeof runToEnd>>;
 beforeAll(async () => {
@@ -83,7 +61,7 @@ beforeAll(async () => {
       cwd: root,
       env: { ...process.env, PWSH: findPwsh(), npm_config_update_notifier: "false" },
     }),
-    ...LANES.map(rehearseInSequence),
+    ...LANES.map((lane) => rehearseInSequence(SCENARIOS, lane)),
   ]);
   cli = readme;
   for (const [name, run] of lanes.flat()) runs[name] = run;

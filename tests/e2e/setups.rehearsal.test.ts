@@ -4,17 +4,8 @@
  * emulator, then torn down. Each scenario is one `npm run rehearse` argument list; the lanes run side by side
  * (tests/e2e/rehearseInSequence.ts), several rehearsals per child process.
  */
-import * as path from "node:path";
 import type { RehearsalResult } from "../../offline/rehearse";
-import { findPwsh } from "../../offline/pwsh";
-import { runToEnd } from "../../offline/process";
-
-const root = path.join(__dirname, "..", "..");
-
-interface Run {
-  code: number | null;
-  result: RehearsalResult;
-}
+import { rehearseInSequence, type Run } from "./lanes";
 
 interface GrantSummary {
   n: string;
@@ -70,28 +61,21 @@ const SCENARIOS = {
   // Negative control for the data plane: the blob grant lands on another resource group's scope.
   misplacedBlobGrant: ["--stack-config", "examples/uami-storage/Pulumi.uami-storage.yaml", "--mutate", "wrong-scope", ...deadline],
   ten: setups(TEN),
+  // A Windows and a Linux setup in one stack: pwsh and dash probes, one parser, one verdict.
+  mixed: setups([{ name: "vm" }, { name: "lx", os: "linux" }]),
+  tutorialExample: ["--stack-config", "examples/tutorial/Pulumi.tutorial.yaml"],
+  linuxExample: ["--stack-config", "examples/linux-subscription/Pulumi.linux-subscription.yaml"],
 } satisfies Record<string, string[]>;
 type Scenario = keyof typeof SCENARIOS;
-const LANES: Scenario[][] = [["ten"], ["uamiStorage", "both", "misplacedBlobGrant"], ["subscription", "over", "overFails"]];
-
-async function rehearseInSequence(names: Scenario[]): Promise<Array<[Scenario, Run]>> {
-  const run = await runToEnd(
-    process.execPath,
-    ["-r", "./tests/e2e/swcRegister.cjs", "tests/e2e/rehearseInSequence.ts", JSON.stringify(names.map((n) => SCENARIOS[n]))],
-    { cwd: root, env: { ...process.env, PWSH: findPwsh() } },
-  );
-  const lines = run.stdout.split("\n").filter((l) => l.startsWith("{"));
-  if (run.code !== 0 || lines.length !== names.length)
-    throw new Error(`rehearsals ${names.join(", ")} ended with exit ${run.code}:\n${run.stdout}\n${run.stderr}`);
-  return lines.map((l, i) => {
-    const { code, result } = JSON.parse(l);
-    return [names[i], { code, result }];
-  });
-}
+const LANES: Scenario[][] = [
+  ["ten", "tutorialExample"],
+  ["uamiStorage", "both", "misplacedBlobGrant", "mixed"],
+  ["subscription", "over", "overFails", "linuxExample"],
+];
 
 const runs = {} as Record<Scenario, Run>;
 beforeAll(async () => {
-  for (const [name, run] of (await Promise.all(LANES.map(rehearseInSequence))).flat()) runs[name] = run;
+  for (const [name, run] of (await Promise.all(LANES.map((lane) => rehearseInSequence(SCENARIOS, lane)))).flat()) runs[name] = run;
 }, 170_000);
 
 const setupsOf = (r: Run) => r.result.outputs.setups as Record<string, SetupSummary>;
@@ -193,5 +177,33 @@ describe("identity setups, rehearsed end to end", () => {
     expect(ops(run.result, "network:VirtualNetwork")).toHaveLength(1);
     expect(ops(run.result, "compute:VirtualMachine")).toHaveLength(10);
     expect(ops(run.result, "storage:StorageAccount")).toHaveLength(1);
+  });
+
+  test("a Windows and a Linux setup in one stack: each proven by its own probe, read by the same parser", () => {
+    const run = runs.mixed;
+    expectClean(run);
+    const all = setupsOf(run);
+    expect([all.vm.os, all.lx.os]).toEqual(["windows", "linux"]);
+    for (const s of [all.vm, all.lx]) expect(s.grants.map((g) => g.verdict)).toEqual(["proven"]);
+    const extensions = ops(run.result, "compute:VirtualMachineExtension");
+    expect(extensions.map((o) => o.detail)).toEqual([expect.stringMatching(/^probe exited 0/), expect.stringMatching(/^probe exited 0/)]);
+  });
+});
+
+describe("examples/, each rehearsed", () => {
+  test("tutorial: the default lab", () => {
+    const run = runs.tutorialExample;
+    expectClean(run);
+    expect(run.result.outputs.probeStatus).toBe("succeeded");
+    expect(setupsOf(run).vm.grants.map((g) => g.verdict)).toEqual(["proven"]);
+  });
+
+  test("linux-subscription: Ubuntu, Reader on the subscription, proven from the VM by the sh probe", () => {
+    const run = runs.linuxExample;
+    expectClean(run);
+    const ops_ = setupsOf(run).ops;
+    expect(ops_.os).toBe("linux");
+    expect(ops_.grants).toEqual([expect.objectContaining({ role: "Reader", verdict: "proven", extra: [] })]);
+    expect(ops_.grants[0].scope).toMatch(/^\/subscriptions\/[0-9a-f-]{36}$/);
   });
 });

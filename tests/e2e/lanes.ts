@@ -1,0 +1,31 @@
+/**
+ * Runs named rehearsal scenarios in a child process, one after another (tests/e2e/rehearseInSequence.ts), so that
+ * node and Pulumi's SDK start once per lane; the e2e suites run several lanes side by side.
+ */
+import * as path from "node:path";
+import type { RehearsalResult } from "../../offline/rehearse";
+import { findPwsh } from "../../offline/pwsh";
+import { runToEnd } from "../../offline/process";
+
+export const root = path.join(__dirname, "..", "..");
+
+export interface Run {
+  code: number | null;
+  result: RehearsalResult;
+}
+
+/** Each scenario is an argument list of `npm run rehearse`; the runs come back in order, with the CLI's exit code. */
+export async function rehearseInSequence<S extends string>(scenarios: Record<S, string[]>, names: S[]): Promise<Array<[S, Run]>> {
+  const run = await runToEnd(
+    process.execPath,
+    ["-r", "./tests/e2e/swcRegister.cjs", "tests/e2e/rehearseInSequence.ts", JSON.stringify(names.map((n) => scenarios[n]))],
+    { cwd: root, env: { ...process.env, PWSH: findPwsh() } },
+  );
+  const lines = run.stdout.split("\n").filter((l) => l.startsWith("{"));
+  if (run.code !== 0 || lines.length !== names.length)
+    throw new Error(`rehearsals ${names.join(", ")} ended with exit ${run.code}:\n${run.stdout}\n${run.stderr}`);
+  return lines.map((l, i) => {
+    const { code, result } = JSON.parse(l);
+    return [names[i], { code, result }];
+  });
+}
