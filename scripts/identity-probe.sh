@@ -385,7 +385,8 @@ report() {
   [ -n "$PERM_SET" ] || : >"$T/permpart"
   head="{\"schema\":\"identitylab.probe/v1\",\"ok\":$okv,\"resourceGroup\":"
   mid="\"attempts\":{\"imds\":$ATT_imds,\"resourceGroup\":$ATT_resourceGroup,\"permissions\":$ATT_permissions},\"elapsedSeconds\":$(calc "x = sprintf(\"%.1f\", $(now) - $T0); sub(/\\.0\$/, \"\", x); print x"),"
-  awk -F '\t' -v head="$head" -v idj="$idj" -v mid="$mid" -v err="$err" -v rg="$RG_SET" -v pm="$PERM_SET" '
+  # The JSON fragments through the environment, not awk -v, which would undo their escapes (\" and \\).
+  R_HEAD=$head R_IDJ=$idj R_MID=$mid R_ERR=$err awk -F '\t' -v rg="$RG_SET" -v pm="$PERM_SET" '
     function ascii(s, o, i, c, b, cp, k) {
       o = ""
       for (i = 1; i <= length(s); i++) {
@@ -408,7 +409,7 @@ report() {
       if (pm) { p = ""; for (i = 1; i <= np; i++) p = p (i > 1 ? "," : "") pe[i]; r = r "[" p "]" } else r = r "null"
       return r "," mid "\"trimmed\":[" trim "],\"error\":" err "}"
     }
-    BEGIN { for (i = 1; i < 256; i++) ORD[sprintf("%c", i)] = i }
+    BEGIN { for (i = 1; i < 256; i++) ORD[sprintf("%c", i)] = i; head = ENVIRON["R_HEAD"]; idj = ascii(ENVIRON["R_IDJ"]); mid = ENVIRON["R_MID"]; err = ascii(ENVIRON["R_ERR"]) }
     FILENAME ~ /rgpart$/ && FNR == 1 { rgpre = ascii($0); next }
     FILENAME ~ /rgpart$/ { k = ascii($1); lk = tolower(k); if (lk in at) tv[at[lk]] = ascii($2); else { at[lk] = ++nt; tk[nt] = k; tv[nt] = ascii($2) } next }
     FILENAME ~ /permpart$/ { pe[++np] = ascii($0) }
@@ -695,7 +696,7 @@ greport() {
       return r "]}"
     }
     BEGIN { for (i = 1; i < 256; i++) ORD[sprintf("%c", i)] = i }
-    FILENAME ~ /gh$/ && $1 == "H" { head = substr($0, 3); next }
+    FILENAME ~ /gh$/ && $1 == "H" { head = ascii(substr($0, 3)); next }
     FILENAME ~ /gh$/ && $1 == "E" { eset = 1; eph = $2; es = $3; ecode = ascii($4); emsg = ascii($5); erid = ascii($6); next }
     FILENAME ~ /gl$/ { i = $1; ng = i + 1; gn[i] = ascii($2); oid[i] = ascii($3); rd[i] = $4; dt[i] = $5; pset[i] = $6 != ""; cause[i] = ascii($7); att[i] = $8; next }
     FILENAME ~ /gp$/ {

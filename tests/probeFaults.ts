@@ -249,6 +249,15 @@ export function probeFaultTable(runner: ProbeRunner): void {
     });
   });
 
+  test.concurrent("an ARM error message with quotes, a backslash and non-ASCII text stays one valid, ASCII report", async () => {
+    await withLab({}, async (lab) => {
+      const message = 'Role "Reader" is missing at C:\\x (r\u00e9sum\u00e9)';
+      lab.emu.injectFaults("resourceGroup", { status: 400, body: JSON.stringify({ error: { code: "BadRequest", message } }) });
+      const r = expectContract(await runner(lab, QUICK));
+      expect(r.error).toMatchObject({ phase: "resourceGroup", status: 400, code: "BadRequest", message });
+    });
+  });
+
   test.concurrent("tag names that differ only in case (a body Azure would not send) still read, as one tag", async () => {
     await withLab({}, async (lab) => {
       const body = JSON.stringify({
