@@ -154,7 +154,7 @@ export function probeGrantsTable(emu: AzureEmulator, rgName: string, tag: string
     // The grant names the real Azure URL; the seam sends it to the emulator's path-style blob service.
     const url = `https://${acct}.blob.core.windows.net/probe`;
     const r = expectGrantsContract(
-      await runGrants(base, [blob("g0", sa.id, u.clientId, url)], 8, { IDENTITYLAB_BLOB_URL: emu.blobUrl }),
+      await runGrants(base, [blob("g0", sa.id, u.clientId, url)], undefined, { IDENTITYLAB_BLOB_URL: emu.blobUrl }),
       1,
     );
     expect(r.ok).toBe(true);
@@ -172,7 +172,7 @@ export function probeGrantsTable(emu: AzureEmulator, rgName: string, tag: string
     const sa = emu.addStorageAccount({ name: acct, resourceGroup: rgName, containers: ["probe"] });
     const { base } = vm({ userAssigned: [u.resourceId] });
     emu.assignRole({ scope: sa.id, roleDefinitionId: READER_ROLE_ID, principalId: u.principalId });
-    const r = expectGrantsContract(await runGrants(base, [blob("g0", sa.id, u.clientId, emu.containerUrl(acct, "probe"))], 2), 1);
+    const r = expectGrantsContract(await runGrants(base, [blob("g0", sa.id, u.clientId, emu.containerUrl(acct, "probe"))], 5), 1);
     expect(r.ok).toBe(false);
     expect(r.grants[0]).toMatchObject({ read: 200, data: 403, cause: "AuthorizationPermissionMismatch" });
     expect(r.grants[0].perm).toEqual([[["*/read"], [], [], []]]);
@@ -235,7 +235,7 @@ export function probeGrantsTable(emu: AzureEmulator, rgName: string, tag: string
     const measure = async (n: number) => {
       emu.clearFaults();
       emu.injectFaults("blob", ...Array.from({ length: n - 1 }, () => ({})), longError);
-      const run = await runGrants(base, grants(n), 8);
+      const run = await runGrants(base, grants(n), 12);
       emu.clearFaults();
       return run;
     };

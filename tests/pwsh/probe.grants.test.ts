@@ -36,7 +36,7 @@ function account(name: string, resourceGroup = "rg-grants") {
 function runGrants(
   imdsBase: string,
   grants: GrantProbeSpec[] | string,
-  deadline = 8,
+  deadline = 20,
   mode: "embedded" | "file" = "embedded",
 ): Promise<ProbeRun> {
   return runProbe({
@@ -154,7 +154,7 @@ describe("negative controls", () => {
 
 // The cases every probe runs: subscription, client_id, resource scope, blob, missing grant, MAX_GRANTS_PER_SETUP, bad -Grants.
 describe("the shared grants table (tests/probeGrants.ts)", () => {
-  probeGrantsTable(emu, "rg-grants", "p", (imdsBase, grants, deadline = 8, env = {}) =>
+  probeGrantsTable(emu, "rg-grants", "p", (imdsBase, grants, deadline = 20, env = {}) =>
     runProbe({
       mode: "embedded",
       variant: "grants",

@@ -20,7 +20,7 @@ describe.each<ProbeShell>(["dash", "busybox"])("grants mode of the sh probe unde
     emu,
     "rg-shgrants",
     shell === "dash" ? "d" : "b",
-    (imdsBase: string, grants: GrantProbeSpec[] | string, deadline = 8, env = {}) =>
+    (imdsBase: string, grants: GrantProbeSpec[] | string, deadline = 20, env = {}) =>
       runShProbe({
         shell,
         params: {
