@@ -1,4 +1,6 @@
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
+import type * as compute from "@pulumi/azure-native/compute";
+import type * as computeInputs from "@pulumi/azure-native/types/input";
 import type { IdentityKind } from "../settings/schema";
 
 /**
@@ -35,4 +37,49 @@ export interface IdentityVmArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Base64 user data (the Windows probe's script when it does not fit inline). */
   readonly userData?: pulumi.Input<string | undefined>;
+}
+
+/**
+ * The NIC (and the opt-in public IP) a VM creates from its own profile, both deleted with it (`deleteOption: Delete`):
+ * a NIC Pulumi also managed would be deleted by Azure behind Pulumi's back whenever the VM is replaced.
+ */
+export function vmNetworkProfile(
+  name: string,
+  subnetId: pulumi.Input<string>,
+  publicIp: boolean | undefined,
+): computeInputs.compute.NetworkProfileArgs {
+  return {
+    networkApiVersion: "2022-11-01",
+    networkInterfaceConfigurations: [
+      {
+        name: `${name}-nic`,
+        primary: true,
+        deleteOption: "Delete",
+        ipConfigurations: [
+          {
+            name: "ipconfig1",
+            primary: true,
+            subnet: { id: subnetId },
+            publicIPAddressConfiguration: publicIp
+              ? {
+                  name: `${name}-pip`,
+                  deleteOption: "Delete",
+                  sku: { name: "Standard", tier: "Regional" },
+                  publicIPAllocationMethod: "Static",
+                }
+              : undefined,
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/** The system-assigned identity's principal id; "" for a VM with only a user-assigned identity. */
+export function systemPrincipalId(vm: compute.VirtualMachine, kind: IdentityKind, owner: pulumi.Resource): pulumi.Output<string> {
+  return vm.identity.apply((i) => {
+    if (kind === "userAssigned") return "";
+    if (!i?.principalId) throw new pulumi.ResourceError("the VM came back without a system-assigned identity", owner);
+    return i.principalId;
+  });
 }

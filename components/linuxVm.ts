@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
 import * as tls from "@pulumi/tls";
 import type { IdentityKind } from "../settings/schema";
-import type { IdentityVm, IdentityVmArgs } from "./identityVm";
+import { systemPrincipalId, vmNetworkProfile, type IdentityVm, type IdentityVmArgs } from "./identityVm";
 import { vmIdentityType } from "./windowsVm";
 
 /**
@@ -99,31 +99,7 @@ export class LinuxVm extends pulumi.ComponentResource implements IdentityVm {
             patchSettings: { patchMode: "AutomaticByPlatform", assessmentMode: "AutomaticByPlatform" },
           },
         },
-        networkProfile: {
-          networkApiVersion: "2022-11-01",
-          networkInterfaceConfigurations: [
-            {
-              name: `${name}-nic`,
-              primary: true,
-              deleteOption: "Delete",
-              ipConfigurations: [
-                {
-                  name: "ipconfig1",
-                  primary: true,
-                  subnet: { id: args.subnetId },
-                  publicIPAddressConfiguration: args.publicIp
-                    ? {
-                        name: `${name}-pip`,
-                        deleteOption: "Delete",
-                        sku: { name: "Standard", tier: "Regional" },
-                        publicIPAllocationMethod: "Static",
-                      }
-                    : undefined,
-                },
-              ],
-            },
-          ],
-        },
+        networkProfile: vmNetworkProfile(name, args.subnetId, args.publicIp),
         diagnosticsProfile: { bootDiagnostics: { enabled: true } },
       },
       // The NIC configuration's name is fixed: the old VM and its NIC go before a replacement makes its own.
@@ -132,11 +108,7 @@ export class LinuxVm extends pulumi.ComponentResource implements IdentityVm {
 
     this.vmId = vm.id;
     this.vmName = vm.name;
-    this.principalId = vm.identity.apply((i) => {
-      if (kind === "userAssigned") return "";
-      if (!i?.principalId) throw new pulumi.ResourceError("the VM came back without a system-assigned identity", this);
-      return i.principalId;
-    });
+    this.principalId = systemPrincipalId(vm, kind, this);
     this.userAssignedIdentities = pulumi.output(args.userAssignedIdentityIds ?? []);
     this.tenantId = vm.identity.apply((i) => i?.tenantId ?? "");
     this.adminUsername = adminUsername;

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
 import * as random from "@pulumi/random";
 import type { IdentityKind } from "../settings/schema";
-import type { IdentityVm } from "./identityVm";
+import { systemPrincipalId, vmNetworkProfile, type IdentityVm } from "./identityVm";
 
 export interface WindowsVmArgs {
   /** Resource group that holds the VM (and the NIC, disk and public IP it creates). */
@@ -121,32 +121,7 @@ export class WindowsVm extends pulumi.ComponentResource implements IdentityVm {
             },
           },
         },
-        networkProfile: {
-          networkApiVersion: "2022-11-01",
-          networkInterfaceConfigurations: [
-            {
-              name: `${name}-nic`,
-              primary: true,
-              deleteOption: "Delete",
-              ipConfigurations: [
-                {
-                  name: "ipconfig1",
-                  primary: true,
-                  subnet: { id: args.subnetId },
-                  publicIPAddressConfiguration: args.publicIp
-                    ? {
-                        name: `${name}-pip`,
-                        deleteOption: "Delete",
-                        sku: { name: "Standard", tier: "Regional" },
-                        publicIPAllocationMethod: "Static",
-                      }
-                    : undefined,
-                },
-              ],
-            },
-          ],
-        },
-        // Managed boot diagnostics: no storage account to create or leave behind.
+        networkProfile: vmNetworkProfile(name, args.subnetId, args.publicIp),
         diagnosticsProfile: { bootDiagnostics: { enabled: true } },
       },
       // The NIC configuration's name is fixed; the old VM (and the NIC it created) must be gone
@@ -156,11 +131,7 @@ export class WindowsVm extends pulumi.ComponentResource implements IdentityVm {
 
     this.vmId = vm.id;
     this.vmName = vm.name;
-    this.principalId = vm.identity.apply((i) => {
-      if (kind === "userAssigned") return "";
-      if (!i?.principalId) throw new pulumi.ResourceError("the VM came back without a system-assigned identity", this);
-      return i.principalId;
-    });
+    this.principalId = systemPrincipalId(vm, kind, this);
     this.userAssignedIdentities = pulumi.output(args.userAssignedIdentityIds ?? []);
     this.tenantId = vm.identity.apply((i) => i?.tenantId ?? "");
     this.adminUsername = pulumi.output(args.adminUsername);
