@@ -207,7 +207,8 @@ export function probeGrantsTable(emu: AzureEmulator, rgName: string, tag: string
     const r = expectGrantsContract(await runGrants(base, [arm("g0", rgId(), other.clientId)]), 1);
     expect(r.grants[0]).toMatchObject({ oid: null, read: null, perm: null, cause: "invalid_request" });
     expect(r.error).toMatchObject({ phase: "imds", status: 400 });
-    expect(r.elapsedSeconds).toBeLessThan(3);
+    // At once: one request, not retried until the deadline (a wall-clock bound flaked on a cold pwsh).
+    expect(r.grants[0].att).toBe(1);
   });
 
   test(`MAX_GRANTS_PER_SETUP: ${MAX_GRANTS_PER_SETUP} worst-case grants report within 3,500 bytes, only error.message cut; one more trims perm lists`, async () => {
