@@ -104,7 +104,8 @@ test("two identities with different grants: each answers for its own; without cl
       // The UAMI's grant sent without its client_id: IMDS silently picks the system identity.
       blob("g2", sa.id, "", sa.url),
     ],
-    3,
+    // g2 waits out the deadline; 10 s leaves g0 and g1 room on a cold, loaded pwsh (3 s cut g0's first request in CI).
+    10,
   );
   const r = expectGrantsContract(run, 3);
   expect(r.grants[0]).toMatchObject({ oid: system.principalId, read: 200, cause: null });
