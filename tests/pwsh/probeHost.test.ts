@@ -128,7 +128,9 @@ describe("the probe on a host reports what it reports in its own process", () =>
       const long = expectContract(await runProbeHosted({ params: { ...params, DeadlineSeconds: 2.5 }, env }));
       expect(short.elapsedSeconds).toBeLessThan(1.8);
       expect(long.elapsedSeconds).toBeGreaterThanOrEqual(2.3);
-      expect([short.error.code, long.error.code]).toEqual(["AuthorizationFailed", "AuthorizationFailed"]);
+      expect(long.error.code).toBe("AuthorizationFailed");
+      // The 1 s deadline may cut a request in flight on a loaded machine; the probe then names that request's fate.
+      expect(["AuthorizationFailed", "SlowResponse", "Timeout"]).toContain(short.error.code);
     });
   });
 });
