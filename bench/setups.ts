@@ -7,8 +7,8 @@
  *   npm run bench:setups [-- runs=5]
  *
  * Two shapes: "tutorial" setups (tutorial mode, the default's shape) and "grants" setups (a user-assigned
- * identity with a storage grant and a resource-group grant, delivered through a stand-in renderer: the real
- * Windows delivery of grants mode is helper "grants"' renderWindowsProbe).
+ * identity with a storage grant and a resource-group grant, delivered through a stand-in renderer, so the figure is the
+ * program's own cost: the real renderWindowsProbe adds one deflate of the probe per setup).
  */
 import { execFileSync } from "node:child_process";
 import { performance } from "node:perf_hooks";

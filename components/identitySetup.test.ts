@@ -1,8 +1,8 @@
 /**
  * IdentitySetup and IdentityLab with several setups under Pulumi's mock runtime: identities, grants at
  * any scope, the storage account, the dependency graph, and the judge's verdicts in the `setups` output.
- * Grants mode's Windows delivery is helper "grants"' renderWindowsProbe; these tests render through the
- * lab's `renderProbe` seam, which records the specs and hands back a stand-in delivery.
+ * These tests render the Windows probe through the
+ * lab's `renderProbe` seam (renderWindowsProbe itself is tested in probe/delivery.test.ts), which records the specs and hands back a stand-in delivery.
  */
 import { gunzipSync } from "node:zlib";
 import * as pulumi from "@pulumi/pulumi";

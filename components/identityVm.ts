@@ -4,8 +4,7 @@ import type * as computeInputs from "@pulumi/azure-native/types/input";
 import type { IdentityKind } from "../settings/schema";
 
 /**
- * What IdentitySetup needs from a VM, whatever its OS: WindowsVm implements it, and components/linuxVm.ts
- * (helper "linux") plugs in by implementing it too.
+ * What IdentitySetup needs from a VM, whatever its OS: WindowsVm and LinuxVm implement it.
  */
 export interface IdentityVm extends pulumi.Resource {
   /** The VM's Azure name (the probe's extension goes on it). */

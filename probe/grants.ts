@@ -11,7 +11,7 @@ import { parseReport, probeStreams, type ExtensionInstanceView, type GrantReport
 
 /**
  * The most grants one setup's probe proves. Each grant's worst-case entry in the report must still fit the
- * report's 3,500-byte cap inside the 4,096 bytes CSE keeps (probe/contract.md); helper "grants" measures it.
+ * report's 3,500-byte cap inside the 4,096 bytes CSE keeps (probe/contract.md); tests/probeGrants.ts measures the worst case and guards it.
  */
 export const MAX_GRANTS_PER_SETUP = 3;
 

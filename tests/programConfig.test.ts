@@ -52,7 +52,7 @@ describe("a project renamed by `pulumi new` (my-lab)", () => {
   beforeEach(() => useProject("my-lab"));
 
   test("setups under my-lab: take effect", async () => {
-    // Both setups in tutorial mode: grants mode's Windows delivery is helper "grants"' (components/identitySetup.test.ts uses a seam).
+    // Both setups in tutorial mode, so the mock VM's tutorial report answers both.
     const setups = JSON.stringify([{ name: "vm" }, { name: "app", vmSize: "Standard_D2s_v5" }]);
     const { error, program } = loadProgram({ "my-lab:setups": setups, "my-lab:failOnOverPrivilege": "true" });
     expect(error).toBeUndefined();
