@@ -12,7 +12,7 @@ const os = require("node:os");
 
 const tier = (displayName, testMatch, testPathIgnorePatterns = []) => ({
   displayName,
-  testEnvironment: "node",
+  testEnvironment: "<rootDir>/tests/jestEnvironment.ts",
   rootDir: __dirname,
   roots: ["<rootDir>"],
   testMatch,

@@ -188,7 +188,9 @@ export function probeGrantsTable(emu: AzureEmulator, rgName: string, tag: string
     expect(Date.now() - t0).toBeGreaterThan(3000);
     expect(r.ok).toBe(false);
     expect(r.grants[0]).toMatchObject({ oid: p, read: 403, perm: null, cause: "AuthorizationFailed" });
-    expect(r.grants[0].att).toBeGreaterThan(5);
+    // Retried until the deadline (the wall time above): how many tries fit in 3 s depends on the machine's load
+    // (a dash probe under a loaded CI made 4), so only "more than one retry" is asserted.
+    expect(r.grants[0].att).toBeGreaterThan(2);
     // What is left is less than one backoff (at most RetryCapSeconds): g1's one try may be cut by the deadline on the
     // way (the request's timeout is what is left), which both probes report as Timeout with no status; the PowerShell
     // probe's faster client makes that rarer there, not impossible (Invoke-Get: the deadline rule needs $n -gt 1).
