@@ -9,6 +9,11 @@ describe("npm run rehearse: arguments", () => {
     expect(optionsFromArgs(["--mutate", "wrong-scope"]).options.lateRoleAssignment).toBe(false);
   });
 
+  test("--warm-pwsh: off by default (a pwsh process per VM, as on Azure), on when asked", () => {
+    expect(optionsFromArgs([]).options.warmPwsh).toBe(false);
+    expect(optionsFromArgs(["--warm-pwsh"]).options.warmPwsh).toBe(true);
+  });
+
   test("times are seconds, passed on in milliseconds; a non-number names its option", () => {
     const { options } = optionsFromArgs(["--rbac-delay", "2", "--assignment-latency", "0.5", "--probe-deadline", "10"]);
     expect(options).toMatchObject({ rbacDelayMs: 2000, roleAssignmentCreateMs: 500, probeDeadlineSeconds: 10 });

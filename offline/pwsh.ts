@@ -220,7 +220,7 @@ function embeddedScriptFile(variant: "tutorial" | "grants" = "tutorial"): string
 
 /**
  * How a probe run is invoked: `args` for a fresh `pwsh` process, and `command`, the same
- * invocation as PowerShell text for a long-lived host (tests/pwsh/probeHost.ts). In
+ * invocation as PowerShell text for a long-lived host (offline/pwshHost.ts). In
  * "embedded" mode `command` is exactly the `-Command` argument; in "file" mode it calls
  * the script file with every value as a string, as `-File` passes them.
  */

@@ -8,6 +8,24 @@ import * as pulumi from "@pulumi/pulumi";
 import { AzureEmulator, type Endpoint, type Fault } from "./azure-emulator";
 import { Mutation, OTHER_RESOURCE_GROUP, mutationTransformation } from "./mutations";
 import { AzureThing, Operation, PriorGrant, SimulatedAzure } from "./simulatedAzure";
+import { PwshPool } from "./pwshHost";
+
+/**
+ * Hosts for --warm-pwsh, shared by the rehearsals of one process. Four: the VMs of a stack run their
+ * extensions side by side, and more hosts than that only compete for the cores.
+ */
+const WARM_HOSTS = 4;
+let warm: PwshPool | undefined;
+function warmPool(pwsh: string): PwshPool {
+  return (warm ??= new PwshPool(pwsh, WARM_HOSTS));
+}
+
+/** Ends the --warm-pwsh hosts (a later warm rehearsal starts new ones). */
+export async function closeWarmPwsh(): Promise<void> {
+  const pool = warm;
+  warm = undefined;
+  await pool?.close();
+}
 
 export interface RehearsalOptions {
   /** Stack config as Pulumi stores it: "identity-lab:vmSize" → text (maps as JSON). */
@@ -29,6 +47,11 @@ export interface RehearsalOptions {
   readonly priorGrants?: readonly PriorGrant[];
   readonly mutation?: Mutation;
   readonly pwsh: string;
+  /**
+   * Runs the VMs' PowerShell in long-lived pwsh hosts (offline/pwshHost.ts), kept for later rehearsals in
+   * this process until closeWarmPwsh(), instead of a process per VM.
+   */
+  readonly warmPwsh?: boolean;
   /** Progress, line by line, as `pulumi up` shows it. */
   readonly log?: (line: string) => void;
   readonly programPath?: string;
@@ -109,6 +132,7 @@ async function rehearseOnce(options: RehearsalOptions): Promise<RehearsalResult>
       rbacDelayMs: options.rbacDelayMs ?? 0,
       roleAssignmentCreateMs: options.roleAssignmentCreateMs ?? 0,
       pwsh: options.pwsh,
+      warmPwsh: options.warmPwsh ? warmPool(options.pwsh) : undefined,
       probeDeadlineSeconds: options.probeDeadlineSeconds,
       lateRoleAssignment: options.lateRoleAssignment,
       vmCreateMs: options.vmCreateMs,

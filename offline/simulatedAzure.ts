@@ -10,7 +10,8 @@
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import type { AzureEmulator } from "./azure-emulator";
-import { runToEnd } from "./process";
+import { runToEnd, type Finished } from "./process";
+import { hostCommandFor, type PwshPool } from "./pwshHost";
 import { gunzipSync } from "node:zlib";
 import { ARM_COLLECTIONS, autoname, cseInstanceView, linuxCseInstanceView, unwrapSecrets } from "./armFacts";
 import { runShProbe } from "./shProbe";
@@ -46,6 +47,8 @@ export interface SimulationOptions {
   readonly roleAssignmentCreateMs: number;
   /** PowerShell 7, standing in for the VM's Windows PowerShell 5.1. */
   readonly pwsh: string;
+  /** Long-lived pwsh hosts to run the VMs' commands in, instead of a pwsh process each. */
+  readonly warmPwsh?: PwshPool;
   /** Compresses time: caps the probe's deadline through its IDENTITYLAB_DEADLINE_SECONDS seam. */
   readonly probeDeadlineSeconds?: number;
   /**
@@ -371,16 +374,23 @@ export class SimulatedAzure {
   ): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; endedAt: Date }> {
     const [exe, ...args] = command.split(" ");
     if (exe !== "powershell") return Promise.reject(new Error(`the simulated VM runs only powershell commands, not ${exe}`));
-    const env = pwshEnv({
+    const vmEnv: Record<string, string> = {
       IDENTITYLAB_IMDS_ENDPOINT: this.emulator.vm(vmName).imdsBase,
       IDENTITYLAB_ARM_URL: this.emulator.armUrl,
       IDENTITYLAB_BLOB_URL: this.emulator.blobUrl,
       ...(this.options.probeDeadlineSeconds !== undefined
         ? { IDENTITYLAB_DEADLINE_SECONDS: String(this.options.probeDeadlineSeconds) }
         : {}),
-    });
+    };
+    const warm = this.options.warmPwsh;
+    let run: Promise<Finished>;
+    try {
+      run = warm ? warm.run(hostCommandFor(args), vmEnv, 0) : runToEnd(this.options.pwsh, args, { env: pwshEnv(vmEnv) });
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     // The handler stamps the instance view when the command finishes: the program tells this update's run by it.
-    return runToEnd(this.options.pwsh, args, { env }).then((r) => ({ ...r, ms: r.wallMs, endedAt: new Date() }));
+    return run.then((r) => ({ ...r, ms: r.wallMs, endedAt: new Date() }));
   }
 
   /**

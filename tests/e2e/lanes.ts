@@ -14,11 +14,20 @@ export interface Run {
   result: RehearsalResult;
 }
 
-/** Each scenario is an argument list of `npm run rehearse`; the runs come back in order, with the CLI's exit code. */
-export async function rehearseInSequence<S extends string>(scenarios: Record<S, string[]>, names: S[]): Promise<Array<[S, Run]>> {
+/**
+ * Each scenario is an argument list of `npm run rehearse`; the runs come back in order, with the CLI's exit code.
+ * They run with `--warm-pwsh` (the lane's pwsh hosts serve all its rehearsals: about 1 CPU-s less per Windows
+ * VM), but for the scenarios named in `ownProcess`, whose VMs get a pwsh process each, as on Azure.
+ */
+export async function rehearseInSequence<S extends string>(
+  scenarios: Record<S, string[]>,
+  names: S[],
+  ownProcess: readonly S[] = [],
+): Promise<Array<[S, Run]>> {
+  const argLists = names.map((n) => (ownProcess.includes(n) ? scenarios[n] : [...scenarios[n], "--warm-pwsh"]));
   const run = await runToEnd(
     process.execPath,
-    ["-r", "./tests/e2e/swcRegister.cjs", "tests/e2e/rehearseInSequence.ts", JSON.stringify(names.map((n) => scenarios[n]))],
+    ["-r", "./tests/e2e/swcRegister.cjs", "tests/e2e/rehearseInSequence.ts", JSON.stringify(argLists)],
     { cwd: root, env: { ...process.env, PWSH: findPwsh() } },
   );
   const lines = run.stdout.split("\n").filter((l) => l.startsWith("{"));

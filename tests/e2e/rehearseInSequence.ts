@@ -10,7 +10,7 @@
  */
 import { exitCode, optionsFromArgs } from "../../offline/cli";
 import { findPwsh } from "../../offline/pwsh";
-import { rehearse } from "../../offline/rehearse";
+import { closeWarmPwsh, rehearse } from "../../offline/rehearse";
 
 async function main(): Promise<void> {
   const scenarios = JSON.parse(process.argv[2] ?? "[]") as string[][];
@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     const result = await rehearse({ ...options, pwsh });
     process.stdout.write(`${JSON.stringify({ args, code: exitCode(result), result })}\n`);
   }
+  await closeWarmPwsh();
 }
 
 main().then(

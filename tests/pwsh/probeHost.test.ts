@@ -26,6 +26,7 @@ const ENDINGS: Record<string, string> = {
   "a non-terminating error as the last statement (exit 1)": "'x'; Write-Error 'last'",
   "a terminating error under ErrorActionPreference Stop": "$ErrorActionPreference = 'Stop'; 'a'; Write-Error 'stop'; 'never'",
   "exit with a code": "'before'; exit 3; 'never'",
+  "exit without a code after a failed statement": "Write-Error 'failed'; exit",
   "a script file's missing mandatory parameter, without a final newline": `[Console]::Out.Write('no newline'); & '${mandatory}'`,
 };
 
@@ -93,6 +94,15 @@ describe("nothing crosses from one hosted run to the next", () => {
     });
     expect(r.stdout).toBe("leak=left\nTrue\n");
   });
+
+  test("a run that calls exit ends with its code, and the same host runs the next command", () =>
+    withHost(async (host) => {
+      expect(await host.run("'before'; exit 3; 'never'")).toMatchObject({ code: 3, stdout: "before\n", stderr: "" });
+      expect(host.alive).toBe(true);
+      expect(await host.run("'after'; exit")).toMatchObject({ code: 0, stdout: "after\n" });
+      expect(await host.run("'next'")).toMatchObject({ code: 0, stdout: "next\n", stderr: "" });
+      expect(host.alive).toBe(true);
+    }));
 
   test("a run killed after its time ends like a killed process, and the pool carries on with a new host", async () => {
     const killed = await runHosted("'started'; [Console]::Out.Flush(); Start-Sleep -Seconds 30", {}, 2000);

@@ -4,13 +4,15 @@ A long-lived PowerShell that runs one command per stdin line, each in a fresh ru
 `pwsh -NoProfile -NonInteractive -Command <text>` (or `-File`) would run it in a new process.
 
 .DESCRIPTION
-Used by tests/pwsh/probeHost.ts so that probe runs do not pay pwsh's start-up each. Each line is
+Used by offline/pwshHost.ts so that probe runs do not pay pwsh's start-up each. Each line is
 JSON: {"command": "<PowerShell text>", "env": {"NAME": "value"}}. The variables are set for that
 run only and removed afterwards. The runspace shares this process's console host, and its output
 and errors go through Out-Default, as the console host does with a -Command: output, warnings and
 Write-Host on stdout, errors on stderr, in the console's format. After each run, stdout gets
-"`n<marker> <exit code>`n" and stderr "`n<marker>`n". A run that calls `exit` ends this process
-with that code, as it would end its own process.
+"`n<marker> <exit code>`n" and stderr "`n<marker>`n". A run that calls `exit` ends with that code,
+as its own process would; the console host only records the code (it would exit once this script
+ends), so this host reads it there and carries on. Where that record cannot be read, the run's
+`exit` ends this process with that code instead, and the pool starts another host.
 
 .PARAMETER Marker
 The end-of-run line, unique to this host so that no probe output can forge it.
@@ -20,6 +22,19 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $iss = [Management.Automation.Runspaces.InitialSessionState]::CreateDefault2()
 $okName = 'IdentityLabHostLastOk'
+# ConsoleHost.SetShouldExit, which `exit` calls, stores the code in these fields (PowerShell 7's
+# src/Microsoft.PowerShell.ConsoleHost/host/msh/ConsoleHost.cs); read by reflection, as nothing public has it.
+$bf = [Reflection.BindingFlags]'NonPublic,Instance'
+$console = $null
+try {
+    $ref = $Host.GetType().GetField('_externalHostRef', $bf).GetValue($Host)
+    $console = $ref.GetType().GetProperty('Value', $bf).GetValue($ref)
+    $exitCalled = $console.GetType().GetField('_setShouldExitCalled', $bf)
+    $exitCode = $console.GetType().GetField('_exitCodeFromRunspace', $bf)
+    if ($null -eq $exitCalled -or $null -eq $exitCode) { $console = $null }
+} catch {
+    $console = $null
+}
 while ($null -ne ($line = [Console]::In.ReadLine())) {
     $req = ConvertFrom-Json $line
     $names = @(foreach ($p in $req.env.PSObject.Properties) { [Environment]::SetEnvironmentVariable($p.Name, [string]$p.Value); $p.Name })
@@ -37,7 +52,15 @@ while ($null -ne ($line = [Console]::In.ReadLine())) {
         [void]$ps.Invoke()
         $ok = $rs.SessionStateProxy.GetVariable($okName)
         # Neither an error nor the last statement's status: the command called `exit`.
-        if ($null -eq $ok) { $exited = $true } elseif (-not $ok) { $code = 1 }
+        if ($null -eq $ok) {
+            if ($null -ne $console -and $exitCalled.GetValue($console)) {
+                $code = [int]$exitCode.GetValue($console)
+                $exitCalled.SetValue($console, $false)
+                $exitCode.SetValue($console, 0)
+            } else {
+                $exited = $true
+            }
+        } elseif (-not $ok) { $code = 1 }
     } catch {
         # A terminating error: printed on stderr the way the console host prints it, and exit code 1.
         $code = 1
