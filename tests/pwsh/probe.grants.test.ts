@@ -2,11 +2,13 @@
  * Grants mode (setups-design §3, §4), proven with real pwsh against the emulator's multi-VM world: the probe
  * reaches each grant with the identity it names, proves the ARM read, the data plane and the effective permissions,
  * and its report shows which identity answered. One case runs the exact Windows delivery: the loader from
- * commandToExecute fetching the probe from the VM's userData. The cases every probe runs (the sh probe too) are in
+ * commandToExecute fetching the probe from the VM's userData, in a pwsh process of its own as on the VM; the
+ * others on the pooled hosts (probeHost.ts). The cases every probe runs (the sh probe too) are in
  * tests/probeGrants.ts, the worst-case size measurement behind MAX_GRANTS_PER_SETUP among them.
  */
 import { AzureEmulator, READER_ROLE_ID } from "../../offline/azure-emulator";
-import { findPwsh, pwshEnv, runProbe, type ProbeRun } from "../../offline/pwsh";
+import { findPwsh, pwshEnv, type ProbeRun } from "../../offline/pwsh";
+import { runProbeHosted } from "./probeHost";
 import { runToEnd } from "../../offline/process";
 import { STORAGE_BLOB_DATA_READER } from "../../components/roles";
 import { COMMAND_BUDGET, readProbeScript, renderWindowsProbe, type GrantProbeSpec } from "../../probe/command";
@@ -39,7 +41,7 @@ function runGrants(
   deadline = 20,
   mode: "embedded" | "file" = "embedded",
 ): Promise<ProbeRun> {
-  return runProbe({
+  return runProbeHosted({
     mode,
     variant: "grants",
     params: {
@@ -104,8 +106,9 @@ test("two identities with different grants: each answers for its own; without cl
       // The UAMI's grant sent without its client_id: IMDS silently picks the system identity.
       blob("g2", sa.id, "", sa.url),
     ],
-    // g2 waits out the deadline; 10 s leaves g0 and g1 room on a cold, loaded pwsh (3 s cut g0's first request in CI).
-    10,
+    // g2 waits out the deadline; 6 s leaves g0 and g1 room on a loaded machine (3 s cut g0's first request in CI,
+    // when each run started a cold pwsh; the pooled hosts start none).
+    6,
   );
   const r = expectGrantsContract(run, 3);
   expect(r.grants[0]).toMatchObject({ oid: system.principalId, read: 200, cause: null });
@@ -156,7 +159,7 @@ describe("negative controls", () => {
 // The cases every probe runs: subscription, client_id, resource scope, blob, missing grant, MAX_GRANTS_PER_SETUP, bad -Grants.
 describe("the shared grants table (tests/probeGrants.ts)", () => {
   probeGrantsTable(emu, "rg-grants", "p", (imdsBase, grants, deadline = 20, env = {}) =>
-    runProbe({
+    runProbeHosted({
       mode: "embedded",
       variant: "grants",
       params: {
