@@ -46,6 +46,7 @@ $netCoreMembers = @('Clamp', 'UnixEpoch', 'Shared', 'ToHexString', 'FromHexStrin
 $netCoreTypes = 'SocketsHttpHandler|System\.Text\.Json|^HashCode$|^System\.HashCode$|^Range$|^Index$|ReadOnlySpan|^Span'
 $bt = [string][char]96
 $verbs = @(Get-Verb | ForEach-Object { $_.Verb })
+$cmdParams = @{}
 $out = [ordered]@{}
 foreach ($p in $Path) {
   $tokens = $null; $errors = $null
@@ -92,9 +93,13 @@ foreach ($p in $Path) {
       }
       # Abbreviated parameters resolve differently when a later version adds a parameter with the same prefix.
       $cmd = $null
-      if ($name) { $cmd = Get-Command $name -CommandType Cmdlet -ErrorAction SilentlyContinue }
-      if ($cmd) {
-        $known = @($cmd.Parameters.Values | ForEach-Object { $_.Name; $_.Aliases })
+      # Each name looked up once: Get-Command searches the module path every time (most of the analysis's CPU).
+      if ($name -and -not $cmdParams.ContainsKey($name)) {
+        $cmd = Get-Command $name -CommandType Cmdlet -ErrorAction SilentlyContinue
+        $cmdParams[$name] = if ($cmd) { @($cmd.Parameters.Values | ForEach-Object { $_.Name; $_.Aliases }) } else { $null }
+      }
+      if ($name -and $null -ne $cmdParams[$name]) {
+        $known = $cmdParams[$name]
         foreach ($g in $given) { if ($g -notin $known) { & $add 'abbreviated-parameter' $n } }
       }
       if ($name -eq 'Set-StrictMode' -and $n.Extent.Text -match '-Version\s+Latest') { $strict = $true }
