@@ -34,12 +34,10 @@ export class PwshHost {
   private closed = false;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(pwsh: string) {
+  /** `env`: for the host process itself, e.g. JIT settings (see PwshPool). */
+  constructor(pwsh: string, env: Record<string, string> = {}) {
     this.child = spawn(pwsh, ["-NoProfile", "-NonInteractive", "-File", HOST_SCRIPT, "-Marker", this.marker], {
-      // Fully optimised JIT from the first call: a host starts slower (2.9 against 1.7 CPU-s) but serves its runs
-      // with compiled code at once. A probe waiting 3 s on 403s cost 1.9, 1.4, 1.1, 0.6 CPU-s on its first runs
-      // with tiering, and 0.9, 0.2, 0.1 without (bench/pwsh-host.ts).
-      env: pwshEnv({ DOTNET_TieredCompilation: "0" }),
+      env: pwshEnv(env),
       stdio: "pipe",
     });
     this.child.stdout.setEncoding("utf8").on("data", (d: string) => {
@@ -115,9 +113,16 @@ export class PwshPool {
   private readonly claimed = new Set<PwshHost>();
   private readonly waiting: ((host: PwshHost) => void)[] = [];
 
+  /**
+   * `hostEnv` goes to each host process. `{ DOTNET_TieredCompilation: "0" }` suits a pool that serves many busy
+   * runs: a host starts slower (3.0 against 1.5 CPU-s) but compiles fully at once, where tiering pays again on
+   * each of the first runs (a probe waiting 3 s on 403s: 1.6, 1.8, 0.4, 0.2 CPU-s on a new host with tiering;
+   * 0.9, 0.25, 0.1, 0.1 without; `npm run bench:pwsh-host`). For a few quiet runs (a rehearsal's) tiering is cheaper.
+   */
   constructor(
     private readonly pwsh: string,
     readonly size: number,
+    private readonly hostEnv: Record<string, string> = {},
   ) {}
 
   private acquire(): Promise<PwshHost> {
@@ -128,7 +133,7 @@ export class PwshPool {
       return Promise.resolve(idle);
     }
     if (this.hosts.length < this.size) {
-      const host = new PwshHost(this.pwsh);
+      const host = new PwshHost(this.pwsh, this.hostEnv);
       this.hosts.push(host);
       this.claimed.add(host);
       return Promise.resolve(host);
@@ -142,7 +147,7 @@ export class PwshPool {
     if (!host.alive) {
       this.hosts.splice(this.hosts.indexOf(host), 1);
       if (!this.waiting.length) return;
-      next = new PwshHost(this.pwsh);
+      next = new PwshHost(this.pwsh, this.hostEnv);
       this.hosts.push(next);
     }
     const w = this.waiting.shift();

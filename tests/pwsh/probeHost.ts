@@ -13,7 +13,8 @@ import type { Finished } from "../../offline/process";
  */
 export const POOL_SIZE = 2;
 let pool: PwshPool | undefined;
-const thePool = () => (pool ??= new PwshPool(findPwsh(), POOL_SIZE));
+// Each host serves dozens of runs, most of them busy (retries, deadlines): fully compiled code from the start.
+const thePool = () => (pool ??= new PwshPool(findPwsh(), POOL_SIZE, { DOTNET_TieredCompilation: "0" }));
 
 /** Holds one pooled host for a body of runs (e.g. to show that consecutive runs on it share nothing). */
 export function withHost<T>(body: (host: PwshHost) => Promise<T>): Promise<T> {
