@@ -3,6 +3,7 @@
  * simulated Azure under Pulumi's mock runtime, like `pulumi up`; then rehearses
  * `pulumi destroy` in reverse dependency order and checks nothing is left.
  */
+import { availableParallelism } from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { AzureEmulator, type Endpoint, type Fault } from "./azure-emulator";
@@ -11,10 +12,11 @@ import { AzureThing, Operation, PriorGrant, SimulatedAzure } from "./simulatedAz
 import { PwshPool } from "./pwshHost";
 
 /**
- * Hosts for --warm-pwsh, shared by the rehearsals of one process. Four: the VMs of a stack run their
- * extensions side by side, and more hosts than that only compete for the cores.
+ * Hosts for --warm-pwsh, shared by the rehearsals of one process: one per core, at most four. The VMs of a
+ * stack run their extensions side by side, and more hosts than cores only compete for them (each new host
+ * also pays its start and its first runs' JIT: about 3 CPU-s).
  */
-const WARM_HOSTS = 4;
+const WARM_HOSTS = Math.min(4, availableParallelism());
 let warm: PwshPool | undefined;
 function warmPool(pwsh: string): PwshPool {
   return (warm ??= new PwshPool(pwsh, WARM_HOSTS));
