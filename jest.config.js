@@ -36,6 +36,7 @@ module.exports = {
   testTimeout: 60000,
   // Restores the pinned PowerShell once, before any worker starts (a fresh machine has none).
   globalSetup: "<rootDir>/tests/globalSetup.ts",
+  globalTeardown: "<rootDir>/tests/globalTeardown.ts",
   // The slow suites mostly wait on child processes (pwsh, rehearsals), so one worker per
   // core (jest's default is cores - 1, i.e. a single in-band run on 2 cores) keeps both busy.
   maxWorkers: Math.max(2, os.availableParallelism()),

@@ -100,9 +100,13 @@ export class PwshHost {
     });
   }
 
-  /** Ends the host (stdin closed) and resolves with its exit. */
+  /** Ends the host (stdin closed; killed if it has not exited 5 s later) and resolves with its exit. */
   close(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.alive) this.child.stdin.end();
+    if (!this.closed) {
+      this.child.stdin.end();
+      const killer = setTimeout(() => this.child.kill("SIGKILL"), 5_000);
+      void this.exited.then(() => clearTimeout(killer));
+    }
     return this.exited;
   }
 }

@@ -1,12 +1,19 @@
 /**
  * Runs once before the workers start: restores the pinned PowerShell (a fresh machine
  * has none) so that suites do not race to restore it, and hands its path to every
- * worker through PWSH; fetches dash, busybox and shellcheck for the sh suites. Without a way to get it, the run stops with one line.
+ * worker through PWSH; starts the pwsh host broker that every pwsh suite shares
+ * (tests/pwsh/hostBroker.ts); fetches dash, busybox and shellcheck for the sh suites.
+ * Without a way to get a tool, the run stops with one line.
  */
 import { debianTool, curlPath } from "../offline/debianTools";
 import { findPwsh, ToolchainError } from "../offline/pwsh";
+import { BROKER_ENV, startBroker, type Broker } from "./pwsh/hostBroker";
+import { HOST_ENV } from "./pwsh/probeHost";
 
-export default function globalSetup(): void {
+/** Hosts for the whole run: the two workers' probe runs (two each at most) mostly overlap a wait. */
+const BROKER_HOSTS = 3;
+
+export default async function globalSetup(): Promise<void> {
   try {
     process.env.PWSH = findPwsh();
     // The sh probe's shells and linter, fetched once from Debian's packages (no root needed but for apt-get update).
@@ -17,4 +24,7 @@ export default function globalSetup(): void {
     process.stderr.write(`\nidentity-lab: ${e.message}\n`);
     process.exit(1);
   }
+  const broker = await startBroker(process.env.PWSH, BROKER_HOSTS, HOST_ENV);
+  process.env[BROKER_ENV] = broker.socketPath;
+  (globalThis as { identityLabBroker?: Broker }).identityLabBroker = broker;
 }
