@@ -1,11 +1,9 @@
 /**
  * The pwsh suites' long-lived pwsh hosts (offline/pwshHost.ts): probe runs without a pwsh start-up each.
- * Under `npm test` they are the broker's (hostBroker.ts, started by globalSetup: one pool for every test file);
- * without the broker (a test file run on its own outside jest's globalSetup) a pool of this worker's own.
+ * They are the broker's (hostBroker.ts, started by jest's globalSetup: one pool for every test file).
  * probeHost.test.ts proves a hosted run is what a fresh process would do.
  */
-import { findPwsh, probeInvocation, withReport, type ProbeRun, type ProbeRunOptions } from "../../offline/pwsh";
-import { PwshPool } from "../../offline/pwshHost";
+import { probeInvocation, withReport, type ProbeRun, type ProbeRunOptions } from "../../offline/pwsh";
 import type { Finished } from "../../offline/process";
 import { BROKER_ENV, RemoteHost } from "./hostBroker";
 
@@ -26,12 +24,10 @@ export interface Host {
   readonly alive: boolean;
 }
 
-let pool: PwshPool | undefined;
-
 /** Holds one host for a body of runs (e.g. to show that consecutive runs on it share nothing). */
 export async function withHost<T>(body: (host: Host) => Promise<T>): Promise<T> {
   const broker = process.env[BROKER_ENV];
-  if (!broker) return (pool ??= new PwshPool(findPwsh(), POOL_SIZE, HOST_ENV)).withHost(body);
+  if (!broker) throw new Error(`${BROKER_ENV} is not set: run the pwsh suites through jest, whose globalSetup starts the broker`);
   const session = new RemoteHost(broker);
   try {
     return await body(session);
@@ -50,10 +46,3 @@ export async function runProbeHosted(options: ProbeRunOptions): Promise<ProbeRun
   const { params, env = {}, mode = "embedded", killAfterMs = 60_000, variant = "tutorial" } = options;
   return withReport(await runHosted(probeInvocation(params, mode, variant).command, env, killAfterMs));
 }
-
-/** Ends this worker's own hosts, if it started any (registered with afterAll in any test file that imports this module). */
-export async function closeHosts(): Promise<void> {
-  await pool?.close();
-}
-
-if (typeof afterAll === "function") afterAll(closeHosts);
