@@ -31,7 +31,7 @@ async function measure(emu: AzureEmulator, env: Record<string, string>, withRole
       principalId: emu.vmIdentity!.principalId,
     });
   const host = new PwshHost(findPwsh(), env);
-  const pid = (host as unknown as { child: { pid: number } }).child.pid;
+  const pid = host.pid!;
   await host.run("$null");
   const costs = [cpuSeconds(pid)];
   const { command } = probeInvocation({

@@ -69,6 +69,11 @@ export class PwshHost {
     return !this.closed && this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** The host process's id (for measuring it). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   get busy(): boolean {
     return this.pending !== null;
   }

@@ -10,7 +10,7 @@
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import type { AzureEmulator } from "./azure-emulator";
-import { runToEnd, type Finished } from "./process";
+import { runToEnd } from "./process";
 import { hostCommandFor, type PwshPool } from "./pwshHost";
 import { gunzipSync } from "node:zlib";
 import { ARM_COLLECTIONS, autoname, cseInstanceView, linuxCseInstanceView, unwrapSecrets } from "./armFacts";
@@ -368,13 +368,22 @@ export class SimulatedAzure {
    * in for powershell.exe and the emulator for IMDS and ARM. The rest of the command
    * is passed on unchanged.
    */
-  private runOnVm(
+  private async runOnVm(
     command: string,
     vmName: string,
   ): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; endedAt: Date }> {
     const [exe, ...args] = command.split(" ");
-    if (exe !== "powershell") return Promise.reject(new Error(`the simulated VM runs only powershell commands, not ${exe}`));
-    const vmEnv: Record<string, string> = {
+    if (exe !== "powershell") throw new Error(`the simulated VM runs only powershell commands, not ${exe}`);
+    const env = this.probeEnv(vmName);
+    const warm = this.options.warmPwsh;
+    const r = await (warm ? warm.run(hostCommandFor(args), env, 0) : runToEnd(this.options.pwsh, args, { env: pwshEnv(env) }));
+    // The handler stamps the instance view when the command finishes: the program tells this update's run by it.
+    return { ...r, ms: r.wallMs, endedAt: new Date() };
+  }
+
+  /** What a VM's probe is pointed at: this VM's IMDS, the emulator's ARM and blob endpoints, the capped deadline. */
+  private probeEnv(vmName: string): Record<string, string> {
+    return {
       IDENTITYLAB_IMDS_ENDPOINT: this.emulator.vm(vmName).imdsBase,
       IDENTITYLAB_ARM_URL: this.emulator.armUrl,
       IDENTITYLAB_BLOB_URL: this.emulator.blobUrl,
@@ -382,15 +391,6 @@ export class SimulatedAzure {
         ? { IDENTITYLAB_DEADLINE_SECONDS: String(this.options.probeDeadlineSeconds) }
         : {}),
     };
-    const warm = this.options.warmPwsh;
-    let run: Promise<Finished>;
-    try {
-      run = warm ? warm.run(hostCommandFor(args), vmEnv, 0) : runToEnd(this.options.pwsh, args, { env: pwshEnv(vmEnv) });
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
-    // The handler stamps the instance view when the command finishes: the program tells this update's run by it.
-    return run.then((r) => ({ ...r, ms: r.wallMs, endedAt: new Date() }));
   }
 
   /**
@@ -407,14 +407,7 @@ export class SimulatedAzure {
       shell: "dash",
       params: {},
       script: bytes.toString("utf8"),
-      env: {
-        IDENTITYLAB_IMDS_ENDPOINT: this.emulator.vm(vmName).imdsBase,
-        IDENTITYLAB_ARM_URL: this.emulator.armUrl,
-        IDENTITYLAB_BLOB_URL: this.emulator.blobUrl,
-        ...(this.options.probeDeadlineSeconds !== undefined
-          ? { IDENTITYLAB_DEADLINE_SECONDS: String(this.options.probeDeadlineSeconds) }
-          : {}),
-      },
+      env: this.probeEnv(vmName),
     });
     return { code: run.code, stdout: run.stdout, stderr: run.stderr, ms: run.wallMs, endedAt: new Date() };
   }

@@ -3,9 +3,10 @@
  * in jest's own process, and each worker's probeHost.ts reaches it over a Unix socket (its path in
  * IDENTITYLAB_TEST_PWSH_BROKER). A connection is a session on one host, held until the connection closes:
  * newline-delimited JSON, a request {command, env, killAfterMs} answered by the run's Finished and whether the
- * host is still alive. A host costs ~3 CPU-s to start with full JIT; twelve test files had started two each.
+ * host is still alive. A host costs ~3 CPU-s to start with full JIT; each pwsh test file had started two.
  */
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { createInterface } from "node:readline";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -21,17 +22,9 @@ interface Request {
 }
 type Reply = { run: Finished; alive: boolean } | { error: string; alive: boolean };
 
+/** Calls onLine for each newline-terminated line the socket receives. */
 function lines(socket: Socket, onLine: (line: string) => void): void {
-  let buffer = "";
-  socket.setEncoding("utf8").on("data", (d: string) => {
-    buffer += d;
-    let at: number;
-    while ((at = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, at);
-      buffer = buffer.slice(at + 1);
-      onLine(line);
-    }
-  });
+  createInterface({ input: socket, crlfDelay: Infinity }).on("line", onLine);
 }
 
 export interface Broker {
@@ -48,7 +41,6 @@ export async function startBroker(pwsh: string, size: number, hostEnv: Record<st
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     let hostReady: Promise<PwshHost> | undefined;
-    let done: (() => void) | undefined;
     const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
     socket.on("error", () => undefined);
     let queue = Promise.resolve();
@@ -58,10 +50,7 @@ export async function startBroker(pwsh: string, size: number, hostEnv: Record<st
         hostReady ??= new Promise<PwshHost>((resolve) => {
           void pool.withHost((host) => {
             resolve(host);
-            return new Promise<void>((release) => {
-              done = release;
-              void closed.then(release);
-            });
+            return closed;
           });
         });
         const host = await hostReady;
@@ -75,10 +64,7 @@ export async function startBroker(pwsh: string, size: number, hostEnv: Record<st
         if (!socket.destroyed) socket.write(`${JSON.stringify(reply)}\n`);
       });
     });
-    void closed.then(() => {
-      sockets.delete(socket);
-      done?.();
-    });
+    void closed.then(() => sockets.delete(socket));
   });
   await new Promise<void>((resolve, reject) => server.once("error", reject).listen(socketPath, resolve));
   return {
