@@ -134,8 +134,10 @@ describe("negative controls", () => {
     const base = emu.addVm({ name, resourceGroup: "rg-grants", systemAssigned: true, userData: delivery.userData });
     emu.injectFaults("userData", ...Array.from({ length: 50 }, () => ({ status: 503 })));
     const [, ...args] = delivery.commandToExecute.split(" ");
+    // The loader makes no attempt that its backoff would start past the deadline: with 2 s, a first request that took
+    // over 1 s on a cold pwsh (CI, under load) left it one attempt. 6 s leaves a retry room even then.
     const out = await runToEnd(findPwsh(), args, {
-      env: pwshEnv({ IDENTITYLAB_IMDS_ENDPOINT: base, IDENTITYLAB_ARM_URL: emu.armUrl, IDENTITYLAB_DEADLINE_SECONDS: "2" }),
+      env: pwshEnv({ IDENTITYLAB_IMDS_ENDPOINT: base, IDENTITYLAB_ARM_URL: emu.armUrl, IDENTITYLAB_DEADLINE_SECONDS: "6" }),
       killAfterMs: 60_000,
     });
     emu.clearFaults();
