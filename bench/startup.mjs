@@ -7,6 +7,9 @@
 // the program and its imports, not TypeScript; ts-node's transpile-only cost is
 // timed on its own line.
 //
+// Beside wall time, each case's own CPU time (user + system, all of the process's threads, read at exit): on a
+// shared machine the wall ratio moves with the neighbours' load (1.26x to 1.53x over one hour here), CPU less.
+//
 // Usage: node bench/startup.mjs [runs=5]
 import { spawnSync, execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -60,6 +63,12 @@ Promise.all(all.map((c) => c.urn.promise())).then(() => process.stdout.write(Str
 `;
 writeFileSync(path.join(out, "baseline.js"), baseline);
 
+// Loaded with -r into every case, the floor too, so each pays the same for it.
+writeFileSync(
+  path.join(out, "cpu.cjs"),
+  'process.on("exit", () => { const u = process.cpuUsage(); process.stderr.write("\\nidentitylab-cpu-ms " + (u.user + u.system) / 1000 + "\\n"); });\n',
+);
+
 cpSync(out, outRoot, { recursive: true });
 function walk(dir) {
   for (const f of readdirSync(dir)) {
@@ -82,19 +91,27 @@ const cases = [
 ];
 
 const times = cases.map(() => []);
+const cpu = cases.map(() => []);
 for (let i = 0; i < runs; i++) {
   cases.forEach(([, args], c) => {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8" });
+    const r = spawnSync(process.execPath, ["-r", path.join(out, "cpu.cjs"), ...args], { cwd: root, encoding: "utf8" });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (r.status !== 0) throw new Error(`${cases[c][0]} failed:\n${r.stderr}`);
+    const used = /identitylab-cpu-ms (\S+)/.exec(r.stderr);
+    if (r.status !== 0 || !used) throw new Error(`${cases[c][0]} failed:\n${r.stderr}`);
     times[c].push(ms);
+    cpu[c].push(Number(used[1]));
   });
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const floor = median(times[0]);
-console.log(`node ${process.version}, ${runs} runs each, median wall time from process start to exit`);
+const cpuFloor = median(cpu[0]);
+console.log(`node ${process.version}, ${runs} runs each, medians from process start to exit: wall time, then CPU time`);
 cases.forEach(([label], c) => {
   const m = median(times[c]);
-  console.log(`${label.padEnd(58)} ${m.toFixed(0).padStart(6)} ms  ${(m / floor).toFixed(2)}x floor`);
+  const u = median(cpu[c]);
+  console.log(
+    `${label.padEnd(58)} ${m.toFixed(0).padStart(6)} ms  ${(m / floor).toFixed(2)}x floor   ` +
+      `${u.toFixed(0).padStart(6)} CPU-ms  ${(u / cpuFloor).toFixed(2)}x`,
+  );
 });
