@@ -233,7 +233,7 @@ export function renderLoader(params: ProbeParameters): string {
     `$c='UserDataUnavailable';if($s -and $s -notin 404,410,429 -and $s -lt 500){break};$d=[Math]::Min(5,[Math]::Pow(2,$n-1));if($w.Elapsed.TotalSeconds+$d -ge $L){break};Start-Sleep -Milliseconds ([int]($d*1000))}`,
     `$p=$null;if($null -ne $t){try{$b=[Convert]::FromBase64String($t.Trim());$z=New-Object IO.Compression.DeflateStream((New-Object IO.MemoryStream(,$b)),([IO.Compression.CompressionMode]0));$p=(New-Object IO.StreamReader($z)).ReadToEnd();$i=$p.IndexOf([char]10);$g=$p.Substring(0,$i);$p=$p.Substring($i+1)}catch{$p=$null};if(-not $p){$c='UserDataInvalid';$m='the userData is not the deflated probe'}}`,
     `if($p){& ([scriptblock]::Create($p)) ${args};exit 0}`,
-    `$m=("$m" -replace '[^\x20-\x7e]',' ' -replace '[\\"]',' ');if($m.Length -gt 200){$m=$m.Substring(0,200)}`,
+    `$m=("$m" -replace '[^\x20-\x7e]',' ' -replace '[\\\\"]',' ');if($m.Length -gt 200){$m=$m.Substring(0,200)}`,
     `[Console]::Out.WriteLine('{"schema":"identitylab.probe/v1","ok":false,"resourceGroup":null,"identity":null,"permissions":null,"attempts":{"imds":'+$n+',"resourceGroup":0,"permissions":0},"elapsedSeconds":'+[Math]::Round($w.Elapsed.TotalSeconds,1).ToString([Globalization.CultureInfo]::InvariantCulture)+',"trimmed":[],"error":{"phase":"userData","status":'+$(if($s){$s}else{'null'})+',"code":"'+$c+'","message":"'+$m+'","requestId":null},"grants":[]}')`,
   ].join(";");
 }

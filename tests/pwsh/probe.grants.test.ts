@@ -8,7 +8,10 @@
  */
 import { AzureEmulator, READER_ROLE_ID } from "../../offline/azure-emulator";
 import { findPwsh, pwshEnv, type ProbeRun } from "../../offline/pwsh";
-import { runProbeHosted } from "./probeHost";
+import { runHosted, runProbeHosted } from "./probeHost";
+import { hostCommandFor } from "../../offline/pwshHost";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
 import { runToEnd } from "../../offline/process";
 import { STORAGE_BLOB_DATA_READER } from "../../components/roles";
 import { COMMAND_BUDGET, readProbeScript, renderWindowsProbe, type GrantProbeSpec } from "../../probe/command";
@@ -156,6 +159,38 @@ describe("negative controls", () => {
       error: { phase: "userData", code: "UserDataInvalid" },
     });
   });
+});
+
+test("the loader's report stays valid JSON when IMDS's error text has a backslash, a quote or non-ASCII in it", async () => {
+  // Not the emulator: a server whose reason phrase the loader's message repeats (WebException: "(503) <phrase>").
+  const server = http.createServer((_req, res) => {
+    res.statusMessage = 'Down at C:\\Windows\\for "maintenance" \u00e9';
+    res.writeHead(503).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const delivery = renderWindowsProbe(
+      readProbeScript(),
+      {
+        subscriptionId: emu.subscriptionId,
+        resourceGroupName: "rg-grants",
+        armEndpoint: "https://management.azure.com/",
+        deadlineSeconds: 20,
+      },
+      [arm("g0", rg)],
+    );
+    const [, ...args] = delivery.commandToExecute.split(" ");
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const out = await runHosted(hostCommandFor(args), { IDENTITYLAB_IMDS_ENDPOINT: url, IDENTITYLAB_DEADLINE_SECONDS: "1" });
+    const last = out.stdout.trimEnd().split(/\r?\n/).pop()!;
+    const report = JSON.parse(last);
+    expect(report).toMatchObject({ ok: false, error: { phase: "userData", status: 503, code: "UserDataUnavailable" } });
+    // What was echoed is plain text: no escape (\\f here) smuggled in, the phrase still recognisable.
+    expect(report.error.message).toMatch(/^The remote server returned an error: \(503\) Down at C: Windows for +maintenance/);
+    expect(report.error.message).toMatch(/^[\x20-\x7e]*$/);
+  } finally {
+    server.close();
+  }
 });
 
 // The cases every probe runs: subscription, client_id, resource scope, blob, missing grant, MAX_GRANTS_PER_SETUP, bad -Grants.
