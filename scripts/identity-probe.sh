@@ -8,7 +8,8 @@
 # extension runs the script with it, so only POSIX sh, curl, awk, sed, tr, head, base64 and sleep are used (no jq,
 # which IMDS's own doc says is "available in many cases, but not all": azure-compute-docs
 # articles/virtual-machines/instance-metadata-service.md). The access token never reaches argv, stdout or
-# stderr: it is handed to curl on its stdin (-K -), and only in memory.
+# stderr: it is handed to curl on its stdin (-K -). IMDS's answer that carries it is kept, as every answer is, in
+# the probe's own directory (mktemp -d: mode 0700, root's on the VM), removed when the probe ends or is stopped.
 #
 # Parameters, as the PowerShell probe's: -SubscriptionId -ResourceGroupName [-ArmEndpoint] [-ImdsEndpoint]
 # [-DeadlineSeconds] [-RequestTimeoutSeconds] [-RetryBaseSeconds] [-RetryCapSeconds] [-FaultBudgetSeconds] [-Grants].
@@ -157,6 +158,54 @@ END {
 }'
 }
 
+# awk's ascii(s): the report's text as ASCII, each other character as JSON's \\uXXXX (UTF-16 pairs above U+FFFF).
+# A byte that does not start a whole UTF-8 sequence (a text cut inside a character, or not UTF-8 at all) becomes
+# U+FFFD on its own, so the bytes after it, the closing quote among them, are kept. Needs ORD (byte -> number).
+ASCII_AWK='
+function ascii(s, o, i, j, c, b, x, cp, k) {
+  o = ""
+  for (i = 1; i <= length(s); i++) {
+    c = substr(s, i, 1); b = ORD[c]
+    if (b < 128) { o = o c; continue }
+    if (b >= 248 || b < 192) { o = o "\\ufffd"; continue }
+    if (b >= 240) { k = 3; cp = b - 240 } else if (b >= 224) { k = 2; cp = b - 224 } else { k = 1; cp = b - 192 }
+    for (j = 1; j <= k; j++) { x = ORD[substr(s, i + j, 1)]; if (x < 128 || x >= 192) break; cp = cp * 64 + x - 128 }
+    if (j <= k) { o = o "\\ufffd"; continue }
+    i += k
+    if (cp >= 65536) { cp -= 65536; o = o sprintf("\\u%04x\\u%04x", 55296 + int(cp / 1024), 56320 + cp % 1024) }
+    else o = o sprintf("\\u%04x", cp)
+  }
+  return o
+}
+'
+
+# Whether two JSON string texts name the same thing: JSON lets a server escape any character (RFC 8259 §7:
+# "\/", "\u00e9" and a raw "é" are one text), and ARM compares names case-insensitively. Both sides are spelled
+# one way (raw UTF-8 and \uXXXX as lower-case \uxxxx, printable ASCII unescaped) and lowered.
+same() { [ "$(canon "$1")" = "$(canon "$2")" ]; }
+canon() {
+  printf '%s\n' "$1" | awk "$ASCII_AWK"'
+BEGIN { for (i = 1; i < 256; i++) ORD[sprintf("%c", i)] = i }
+{ s = NR > 1 ? s "\n" $0 : $0 }
+END {
+  s = ascii(s); o = ""; n = length(s)
+  for (i = 1; i <= n; i++) {
+    c = substr(s, i, 1)
+    if (c != "\\") { o = o c; continue }
+    d = substr(s, i + 1, 1); h = tolower(substr(s, i + 2, 4))
+    if (d == "/") { o = o "/"; i++; continue }
+    if (d == "u" && h ~ /^[0-9a-f][0-9a-f][0-9a-f][0-9a-f]$/) {
+      v = 0
+      for (j = 1; j <= 4; j++) v = v * 16 + index("0123456789abcdef", substr(h, j, 1)) - 1
+      if (v >= 32 && v < 127 && v != 34 && v != 92) o = o sprintf("%c", v); else o = o "\\u" h
+      i += 5; continue
+    }
+    o = o c d; i++
+  }
+  printf "%s", tolower(o)
+}'
+}
+
 # The value at a path (segments joined by /) when its type is one of $3 (default s).
 field() {
   awk -F '\t' -v SEP="$SEP" -v p="$2" -v t="${3:-s}" 'BEGIN { gsub("/", SEP, p) } $1 == p && index(t, $2) { print $3; exit }' "$1"
@@ -178,6 +227,19 @@ left() { calc "printf \"%.3f\", $DeadlineSeconds - ($(now) - $T0)"; }
 
 # Seconds since the epoch from a JSON number or a string of one, when it lies in 1970..9999.
 epoch() { calc "d = \"$1\" + 0; if (\"$1\" ~ /^-?[0-9.eE+]+\$/ && d > 0 && d < 253402300800) printf \"%d\", d"; }
+
+# Seconds since the epoch from an HTTP date in its preferred form, IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT",
+# RFC 9110 §5.6.7), which is what servers send; busybox's date -d cannot read it. Empty when it is not one.
+httpdate() {
+  printf '%s\n' "$1" | awk '{
+    if (NF != 6 || $6 != "GMT" || $5 !~ /^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]$/) exit
+    m = index("JanFebMarAprMayJunJulAugSepOctNovDec", $3); if (!m || (m - 1) % 3 || length($3) != 3) exit
+    m = (m + 2) / 3; d = $2 + 0; y = $4 + 0; split($5, t, ":")
+    y -= (m <= 2); era = int(y / 400); yoe = y - era * 400; mp = (m + 9) % 12
+    doe = yoe * 365 + int(yoe / 4) - int(yoe / 100) + int((153 * mp + 2) / 5) + d - 1
+    printf "%d", (era * 146097 + doe - 719468) * 86400 + t[1] * 3600 + t[2] * 60 + t[3]
+  }'
+}
 
 isodate() {
   calc "z = int($1 / 86400); r = $1 - z * 86400; z += 719468; era = int(z / 146097); doe = z - era * 146097;
@@ -220,11 +282,11 @@ check() {
   fi
   if [ "$1" = resourceGroup ]; then
     i=$(field "$f" /id)
-    if [ "$(printf '%s' "$i" | tr '[:upper:]' '[:lower:]')" != "$(printf '%s' "$want" | tr '[:upper:]' '[:lower:]')" ]; then
+    if ! same "$i" "$want"; then
       CODE=UnexpectedResponse MSG="got id '$i'"
       return
     fi
-    if [ "$(field "$f" /name | tr '[:upper:]' '[:lower:]')" != "$(printf '%s' "$ResourceGroupName" | tr '[:upper:]' '[:lower:]')" ] ||
+    if ! same "$(field "$f" /name)" "$ResourceGroupName" ||
       [ -z "$(field "$f" /properties/provisioningState)" ]; then
       CODE=UnexpectedResponse MSG='bad name or provisioningState'
     fi
@@ -300,7 +362,11 @@ get() {
     v=$(hdr retry-after)
     if [ -n "$v" ]; then
       case $v in
-        *[!0-9]*) v=$(date -u -d "$v" +%s 2>/dev/null || :); [ -z "$v" ] || ra=$(calc "print $v - $(date -u +%s)") ;;
+        *[!0-9]*)
+          w=$(httpdate "$v")
+          [ -n "$w" ] || w=$(date -u -d "$v" +%s 2>/dev/null || :)
+          [ -z "$w" ] || ra=$(calc "print $w - $(date -u +%s)")
+          ;;
         *) ra=$v ;;
       esac
     fi
@@ -386,19 +452,7 @@ report() {
   head="{\"schema\":\"identitylab.probe/v1\",\"ok\":$okv,\"resourceGroup\":"
   mid="\"attempts\":{\"imds\":$ATT_imds,\"resourceGroup\":$ATT_resourceGroup,\"permissions\":$ATT_permissions},\"elapsedSeconds\":$(calc "x = sprintf(\"%.1f\", $(now) - $T0); sub(/\\.0\$/, \"\", x); print x"),"
   # The JSON fragments through the environment, not awk -v, which would undo their escapes (\" and \\).
-  R_HEAD=$head R_IDJ=$idj R_MID=$mid R_ERR=$err awk -F '\t' -v rg="$RG_SET" -v pm="$PERM_SET" '
-    function ascii(s, o, i, c, b, cp, k) {
-      o = ""
-      for (i = 1; i <= length(s); i++) {
-        c = substr(s, i, 1); b = ORD[c]
-        if (b < 128) { o = o c; continue }
-        if (b >= 240) { k = 3; cp = b - 240 } else if (b >= 224) { k = 2; cp = b - 224 } else if (b >= 192) { k = 1; cp = b - 192 } else { o = o "\\ufffd"; continue }
-        for (; k > 0; k--) { i++; cp = cp * 64 + (ORD[substr(s, i, 1)] - 128) }
-        if (cp >= 65536) { cp -= 65536; o = o sprintf("\\u%04x\\u%04x", 55296 + int(cp / 1024), 56320 + cp % 1024) }
-        else o = o sprintf("\\u%04x", cp)
-      }
-      return o
-    }
+  R_HEAD=$head R_IDJ=$idj R_MID=$mid R_ERR=$err awk -F '\t' -v rg="$RG_SET" -v pm="$PERM_SET" "$ASCII_AWK"'
     function build(r, i, t, p, sep) {
       if (rg) {
         t = ""; sep = ""
@@ -462,7 +516,7 @@ checkgrant() {
   case $1 in
     read)
       i=$(field "$f" /id)
-      if [ "$(lower "$i")" != "$(lower "$G_S")" ]; then CODE=UnexpectedResponse MSG="got id '$i'"; fi
+      if ! same "$i" "$G_S"; then CODE=UnexpectedResponse MSG="got id '$i'"; fi
       return
       ;;
     data)
@@ -656,19 +710,7 @@ greport() {
       "$okv" "$idj" "${TOT_imds:-0}" "${TOT_permissions:-0}" "$el"
     if [ -n "$F_SET" ]; then printf 'E\t%s\t%s\t%s\t%s\t%s\n' "$F_PH" "$F_S" "$F_CODE" "$F_MSG" "$F_RID"; fi
   } >"$T/gh"
-  awk -F '\t' '
-    function ascii(s, o, i, c, b, cp, k) {
-      o = ""
-      for (i = 1; i <= length(s); i++) {
-        c = substr(s, i, 1); b = ORD[c]
-        if (b < 128) { o = o c; continue }
-        if (b >= 240) { k = 3; cp = b - 240 } else if (b >= 224) { k = 2; cp = b - 224 } else if (b >= 192) { k = 1; cp = b - 192 } else { o = o "\\ufffd"; continue }
-        for (; k > 0; k--) { i++; cp = cp * 64 + (ORD[substr(s, i, 1)] - 128) }
-        if (cp >= 65536) { cp -= 65536; o = o sprintf("\\u%04x\\u%04x", 55296 + int(cp / 1024), 56320 + cp % 1024) }
-        else o = o sprintf("\\u%04x", cp)
-      }
-      return o
-    }
+  awk -F '\t' "$ASCII_AWK"'
     function js(v) { return v == "" ? "null" : "\"" v "\"" }
     function num(v) { return v == "" ? "null" : v }
     function cut(s, max) { s = substr(s, 1, max); if (match(s, /\\+$/) && RLENGTH % 2) s = substr(s, 1, length(s) - 1); else if (match(s, /\\u[0-9A-Fa-f]?[0-9A-Fa-f]?[0-9A-Fa-f]?$/)) s = substr(s, 1, RSTART - 1); return s }

@@ -277,4 +277,46 @@ export function probeFaultTable(runner: ProbeRunner): void {
       expect(r.attempts.resourceGroup).toBe(1);
     });
   });
+
+  // Servers that keep the published contracts in other ways than the emulator does.
+  test.concurrent("a 200 whose JSON escapes '/' and letters (\\/, \\u0072) is the same answer: success", async () => {
+    await withLab({}, async (lab) => {
+      const body = JSON.stringify({ id: lab.scope, name: RG, location: "westus", properties: { provisioningState: "Succeeded" } })
+        .replace(/\//g, "\\/")
+        .replace(`"name":"${RG}"`, `"name":"\\u0072${RG.slice(1)}"`);
+      lab.emu.injectFaults("resourceGroup", { body });
+      const r = expectContract(await runner(lab, QUICK));
+      expect(r.error).toBeNull();
+      expect(r.ok).toBe(true);
+      expect(r.resourceGroup.id).toBe(lab.scope);
+      expect(r.attempts.resourceGroup).toBe(1);
+    });
+  });
+
+  test.concurrent("an error message cut at the report's limit inside a multibyte character: the report is still JSON", async () => {
+    await withLab({}, async (lab) => {
+      // 299 ASCII bytes, then two-byte characters: a cut at 300 bytes falls inside the first one.
+      const message = "x".repeat(299) + "\u00e9".repeat(40);
+      lab.emu.injectFaults("resourceGroup", { status: 400, body: JSON.stringify({ error: { code: "BadRequest", message } }) });
+      const r = expectContract(await runner(lab, QUICK));
+      expect(r.error).toMatchObject({ phase: "resourceGroup", status: 400, code: "BadRequest" });
+      expect(r.error.message.startsWith("x".repeat(299))).toBe(true);
+      // Past the x's: whole characters of the message, or U+FFFD where a character was cut.
+      expect(r.error.message.slice(299)).toMatch(/^[\u00e9\ufffd]*$/);
+      expect(r.error.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    });
+  });
+
+  test.concurrent("ARM 429 with Retry-After as an HTTP date (IMF-fixdate): the next request waits for that time", async () => {
+    await withLab({}, async (lab) => {
+      // A whole-second date 4 s away, so the header's 1 s resolution and a slow start leave it in the future.
+      const retryAt = new Date(Math.ceil((Date.now() + 4000) / 1000) * 1000);
+      lab.emu.injectFaults("resourceGroup", { status: 429, headers: { "Retry-After": retryAt.toUTCString() } });
+      const r = expectContract(await runner(lab, QUICK));
+      expect(r.ok).toBe(true);
+      const rg = requests(lab, "resourceGroup");
+      expect(rg.map((q) => q.status)).toEqual([429, 200]);
+      expect(lab.t0 + rg[1].atMs).toBeGreaterThanOrEqual(retryAt.getTime() - 20);
+    });
+  });
 }
