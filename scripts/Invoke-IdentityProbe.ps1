@@ -241,11 +241,13 @@ function Invoke-Get([string]$Phase, [string]$Url) {
             } while ($k.Result -and -not $code)
         } catch {
             $code = 'ConnectionFailed'
+            $slow = $cts.IsCancellationRequested -or "$_" -eq 'slow'
             if ($cts.IsCancellationRequested) { $code = 'Timeout' }
             $x = $_.Exception
             while ($x.InnerException) { $x = $x.InnerException }
             $msg = $x.Message
-            if ($s) { $code = 'SlowResponse'; $msg = "body not read in $to s" }
+            # Headers came but the time ran out on the body; a body the connection cut short stays ConnectionFailed.
+            if ($s -and $slow) { $code = 'SlowResponse'; $msg = "body not read in $to s" }
         } finally {
             $cts.Dispose()
             if ($r) { $r.Dispose() }

@@ -354,9 +354,11 @@ get() {
         6) CODE=ConnectionFailed MSG='Could not resolve host' ;;
         52) CODE=ConnectionFailed MSG='Empty reply from server' ;;
         56) CODE=ConnectionFailed MSG='Connection reset' ;;
+        18) CODE=ConnectionFailed MSG='the connection closed before the whole body came' ;;
         *) CODE=ConnectionFailed MSG="curl exit $rc" ;;
       esac
-      if [ -n "$s" ]; then CODE=SlowResponse MSG="body not read in $to s"; fi
+      # Headers came but the time ran out on the body; a body the connection cut short stays ConnectionFailed.
+      if [ -n "$s" ] && [ "$rc" = 28 ]; then CODE=SlowResponse MSG="body not read in $to s"; fi
     fi
     rid=$(hdr x-ms-request-id)
     v=$(hdr retry-after)

@@ -319,4 +319,14 @@ export function probeFaultTable(runner: ProbeRunner): void {
       expect(lab.t0 + rg[1].atMs).toBeGreaterThanOrEqual(retryAt.getTime() - 20);
     });
   });
+
+  test.concurrent("a body cut short of its Content-Length: ConnectionFailed with the status, retried within the fault budget", async () => {
+    await withLab({ faults: { resourceGroup: many({ cut: true }) } }, async (lab) => {
+      const r = expectContract(await runner(lab, QUICK));
+      // Not SlowResponse: the answer did not run out of time, the connection ended it.
+      expect(r.error).toMatchObject({ phase: "resourceGroup", status: 200, code: "ConnectionFailed" });
+      expect(r.attempts.resourceGroup).toBeGreaterThan(1);
+      expect(r.elapsedSeconds).toBeLessThan(15);
+    });
+  });
 }

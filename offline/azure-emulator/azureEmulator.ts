@@ -100,6 +100,8 @@ export interface Fault {
   endless?: boolean;
   /** 200 whose body trickles: one byte every `delayMs` (default 200 ms), never complete. */
   trickle?: boolean;
+  /** 200 whose connection closes halfway through the body its Content-Length announced. */
+  cut?: boolean;
 }
 
 export interface RecordedRequest {
@@ -119,7 +121,7 @@ export interface RecordedRequest {
   /** IMDS only: the VM whose IMDS base URL was used ("" for the default, single-VM base imdsUrl). */
   vm?: string;
   /** The fault kind applied, when faulted. */
-  fault?: "status" | "body" | "delay" | "reset" | "hang" | "malformed" | "endless" | "trickle";
+  fault?: "status" | "body" | "delay" | "reset" | "hang" | "malformed" | "endless" | "trickle" | "cut";
   /** ARM only: the `oid` of a token that passed verification (never the token itself). */
   callerObjectId?: string;
 }
@@ -763,13 +765,15 @@ export class AzureEmulator {
           ? "endless"
           : fault.trickle
             ? "trickle"
-            : fault.malformed
-              ? "malformed"
-              : fault.status !== undefined
-                ? "status"
-                : fault.body !== undefined
-                  ? "body"
-                  : "delay";
+            : fault.cut
+              ? "cut"
+              : fault.malformed
+                ? "malformed"
+                : fault.status !== undefined
+                  ? "status"
+                  : fault.body !== undefined
+                    ? "body"
+                    : "delay";
     const act = () => {
       if (fault.reset) {
         const socket = req.socket as Socket & { resetAndDestroy?: () => void };
@@ -782,6 +786,13 @@ export class AzureEmulator {
       if (fault.endless || fault.trickle) {
         rec.status = 200;
         streamForever(res, fault.trickle ? (fault.delayMs ?? 200) : 0, headers, (ms, fn) => this.later(ms, fn));
+        return;
+      }
+      if (fault.cut) {
+        rec.status = 200;
+        const body = Buffer.from(JSON.stringify({ padding: "x".repeat(400) }));
+        res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", "Content-Length": String(body.length), ...headers });
+        res.write(body.subarray(0, body.length >> 1), () => req.socket.destroy());
         return;
       }
       if (fault.malformed) {

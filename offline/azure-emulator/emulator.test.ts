@@ -644,6 +644,27 @@ describe("AzureEmulator", () => {
       expect(emu.requests[0]).toMatchObject({ status: 200, fault: "trickle" });
     });
 
+    it("cut: a 200 whose connection closes halfway through the body its Content-Length announced", async () => {
+      emu.injectFaults("resourceGroup", { cut: true });
+      const res = await fetch(rgUrl(emu, "rg-a"), bearer(token));
+      expect(res.status).toBe(200);
+      const announced = Number(res.headers.get("content-length"));
+      const reader = res.body!.getReader();
+      let bytes = 0;
+      await expect(
+        (async () => {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return;
+            bytes += value.length;
+          }
+        })(),
+      ).rejects.toThrow();
+      expect(bytes).toBeGreaterThan(0);
+      expect(bytes).toBeLessThan(announced);
+      expect(emu.requests[0]).toMatchObject({ status: 200, fault: "cut" });
+    });
+
     it("body: raw text instead of the default body", async () => {
       emu.injectFaults("resourceGroup", { status: 502, body: "<html>bad gateway</html>", headers: { "Content-Type": "text/html" } });
       const r = await call(rgUrl(emu, "rg-a"), bearer(token));
