@@ -223,7 +223,7 @@ function Invoke-Get([string]$Phase, [string]$Url) {
         try {
             $r = $c.GetAsync($Url, [Net.Http.HttpCompletionOption]::ResponseHeadersRead, $cts.Token).GetAwaiter().GetResult()
             $s = [int]$r.StatusCode
-            if ($r.Headers.Contains('x-ms-request-id')) { $rid = @($r.Headers.GetValues('x-ms-request-id'))[0] }
+            if ($Phase -ne 'imds' -and $r.Headers.Contains('x-ms-request-id')) { $rid = @($r.Headers.GetValues('x-ms-request-id'))[0] }
             $wa = "$($r.Headers.WwwAuthenticate)"
             $x = $r.Headers.RetryAfter
             # PowerShell unwraps the Nullable<> properties: they are a TimeSpan / DateTimeOffset or $null.

@@ -360,7 +360,8 @@ get() {
       # Headers came but the time ran out on the body; a body the connection cut short stays ConnectionFailed.
       if [ -n "$s" ] && [ "$rc" = 28 ]; then CODE=SlowResponse MSG="body not read in $to s"; fi
     fi
-    rid=$(hdr x-ms-request-id)
+    # The contract's requestId is ARM's, for a support case; none is reported for IMDS.
+    [ "$ph" = imds ] || rid=$(hdr x-ms-request-id)
     v=$(hdr retry-after)
     if [ -n "$v" ]; then
       case $v in

@@ -329,4 +329,12 @@ export function probeFaultTable(runner: ProbeRunner): void {
       expect(r.elapsedSeconds).toBeLessThan(15);
     });
   });
+
+  test.concurrent("an IMDS that sends x-ms-request-id: requestId stays null for IMDS, as the contract says", async () => {
+    const fault = { status: 500, headers: { "x-ms-request-id": "0f0e0d0c-0b0a-4909-8807-060504030201" } };
+    await withLab({ faults: { imds: many(fault) } }, async (lab) => {
+      const r = expectContract(await runner(lab, QUICK));
+      expect(r.error).toMatchObject({ phase: "imds", status: 500, requestId: null });
+    });
+  });
 }
