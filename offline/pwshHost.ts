@@ -154,7 +154,9 @@ export class PwshPool {
     this.claimed.delete(host);
     let next = host;
     if (!host.alive) {
-      this.hosts.splice(this.hosts.indexOf(host), 1);
+      // acquire() may have dropped it already; splice(-1, 1) would drop the last host instead, left running.
+      const i = this.hosts.indexOf(host);
+      if (i >= 0) this.hosts.splice(i, 1);
       if (!this.waiting.length) return;
       next = new PwshHost(this.pwsh, this.hostEnv);
       this.hosts.push(next);

@@ -7,7 +7,8 @@
 import { findPwsh, pwshEnv } from "../../offline/pwsh";
 import { runToEnd } from "../../offline/process";
 import { runHosted, runProbeHosted, withHost } from "./probeHost";
-import { expectContract, probe, RG, withLab } from "./probeLab";
+import { expectContract, probe, RG, until, withLab } from "./probeLab";
+import { PwshPool } from "../../offline/pwshHost";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -110,6 +111,31 @@ describe("nothing crosses from one hosted run to the next", () => {
     expect(killed.stdout).toContain("started");
     const next = await runHosted("'next'");
     expect(next).toMatchObject({ code: 0, stdout: "next\n", stderr: "" });
+  });
+});
+
+describe("the pool keeps track of its hosts", () => {
+  test("a host that died while held is let go without dropping another: close() ends every host it started", async () => {
+    const pool = new PwshPool(findPwsh(), 2);
+    let other = 0;
+    try {
+      await pool.withHost(async (dead) => {
+        expect((await dead.run("'up'")).stdout).toBe("up\n");
+        process.kill(dead.pid!, "SIGKILL");
+        await until(() => !dead.alive);
+        // A run while the dead host is still held: the pool starts a second host for it.
+        other = Number((await pool.run("[Diagnostics.Process]::GetCurrentProcess().Id")).stdout.trim());
+      });
+      await pool.close();
+      expect(other).toBeGreaterThan(0);
+      expect(() => process.kill(other, 0)).toThrow(/ESRCH/);
+    } finally {
+      try {
+        process.kill(other, "SIGKILL");
+      } catch {
+        // Already gone, as it should be.
+      }
+    }
   });
 });
 
