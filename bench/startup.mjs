@@ -8,7 +8,7 @@
 // timed on its own line.
 //
 // Beside wall time, each case's own CPU time (user + system, all of the process's threads, read at exit): on a
-// shared machine the wall ratio moves with the neighbours' load (1.26x to 1.53x over one hour here), CPU less.
+// shared machine the wall ratio moves with the neighbours' load (1.26x to 1.74x within one hour here), CPU less.
 //
 // Usage: node bench/startup.mjs [runs=5]
 import { spawnSync, execFileSync } from "node:child_process";

@@ -160,8 +160,10 @@ END {
 
 # awk's ascii(s): the report's text as ASCII, each other character as JSON's \\uXXXX (UTF-16 pairs above U+FFFF).
 # A byte that does not start a whole UTF-8 sequence (a text cut inside a character, or not UTF-8 at all) becomes
-# U+FFFD on its own, so the bytes after it, the closing quote among them, are kept. Needs ORD (byte -> number).
+# U+FFFD on its own, so the bytes after it, the closing quote among them, are kept. Put first in a program, its
+# BEGIN fills ORD (byte -> number) before the program's own BEGIN runs.
 ASCII_AWK='
+BEGIN { for (i = 1; i < 256; i++) ORD[sprintf("%c", i)] = i }
 function ascii(s, o, i, j, c, b, x, cp, k) {
   o = ""
   for (i = 1; i <= length(s); i++) {
@@ -182,12 +184,9 @@ function ascii(s, o, i, j, c, b, x, cp, k) {
 # Whether two JSON string texts name the same thing: JSON lets a server escape any character (RFC 8259 §7:
 # "\/", "\u00e9" and a raw "é" are one text), and ARM compares names case-insensitively. Both sides are spelled
 # one way (raw UTF-8 and \uXXXX as lower-case \uxxxx, printable ASCII unescaped) and lowered.
-same() { [ "$(canon "$1")" = "$(canon "$2")" ]; }
-canon() {
-  printf '%s\n' "$1" | awk "$ASCII_AWK"'
-BEGIN { for (i = 1; i < 256; i++) ORD[sprintf("%c", i)] = i }
-{ s = NR > 1 ? s "\n" $0 : $0 }
-END {
+same() {
+  printf '%s\n%s\n' "$1" "$2" | awk "$ASCII_AWK"'
+function canon(s, o, i, j, n, c, d, h, v) {
   s = ascii(s); o = ""; n = length(s)
   for (i = 1; i <= n; i++) {
     c = substr(s, i, 1)
@@ -202,8 +201,10 @@ END {
     }
     o = o c d; i++
   }
-  printf "%s", tolower(o)
-}'
+  return tolower(o)
+}
+{ t[NR] = canon($0) }
+END { exit !(NR == 2 && t[1] == t[2]) }'
 }
 
 # The value at a path (segments joined by /) when its type is one of $3 (default s).
@@ -466,7 +467,7 @@ report() {
       if (pm) { p = ""; for (i = 1; i <= np; i++) p = p (i > 1 ? "," : "") pe[i]; r = r "[" p "]" } else r = r "null"
       return r "," mid "\"trimmed\":[" trim "],\"error\":" err "}"
     }
-    BEGIN { for (i = 1; i < 256; i++) ORD[sprintf("%c", i)] = i; head = ENVIRON["R_HEAD"]; idj = ascii(ENVIRON["R_IDJ"]); mid = ENVIRON["R_MID"]; err = ascii(ENVIRON["R_ERR"]) }
+    BEGIN { head = ENVIRON["R_HEAD"]; idj = ascii(ENVIRON["R_IDJ"]); mid = ENVIRON["R_MID"]; err = ascii(ENVIRON["R_ERR"]) }
     FILENAME ~ /rgpart$/ && FNR == 1 { rgpre = ascii($0); next }
     FILENAME ~ /rgpart$/ { k = ascii($1); lk = tolower(k); if (lk in at) tv[at[lk]] = ascii($2); else { at[lk] = ++nt; tk[nt] = k; tv[nt] = ascii($2) } next }
     FILENAME ~ /permpart$/ { pe[++np] = ascii($0) }
@@ -740,7 +741,6 @@ greport() {
       }
       return r "]}"
     }
-    BEGIN { for (i = 1; i < 256; i++) ORD[sprintf("%c", i)] = i }
     FILENAME ~ /gh$/ && $1 == "H" { head = ascii(substr($0, 3)); next }
     FILENAME ~ /gh$/ && $1 == "E" { eset = 1; eph = $2; es = $3; ecode = ascii($4); emsg = ascii($5); erid = ascii($6); next }
     FILENAME ~ /gl$/ { i = $1; ng = i + 1; gn[i] = ascii($2); oid[i] = ascii($3); rd[i] = $4; dt[i] = $5; pset[i] = $6 != ""; cause[i] = ascii($7); att[i] = $8; next }

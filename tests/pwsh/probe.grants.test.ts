@@ -26,6 +26,14 @@ beforeAll(async () => {
 });
 afterAll(() => emu.stop());
 
+/** What the program renders the Windows delivery with, for the cases that run it. */
+const loaderParams = () => ({
+  subscriptionId: emu.subscriptionId,
+  resourceGroupName: "rg-grants",
+  armEndpoint: "https://management.azure.com/",
+  deadlineSeconds: 20,
+});
+
 let vmCount = 0;
 function vm(spec: { systemAssigned?: boolean; userAssigned?: string[]; resourceGroup?: string }) {
   const name = `vm${vmCount++}`;
@@ -63,13 +71,7 @@ test("UAMI + Storage Blob Data Reader on a storage account, through the real loa
   const sa = account("idlabdata1");
   emu.assignRole({ scope: sa.id, roleDefinitionId: STORAGE_BLOB_DATA_READER.guid, principalId: u.principalId, effectiveAfterMs: 600 });
   const grants = [blob("g0", sa.id, u.clientId, sa.url)];
-  const params = {
-    subscriptionId: emu.subscriptionId,
-    resourceGroupName: "rg-grants",
-    armEndpoint: "https://management.azure.com/",
-    deadlineSeconds: 20,
-  };
-  const delivery = renderWindowsProbe(readProbeScript(), params, grants);
+  const delivery = renderWindowsProbe(readProbeScript(), loaderParams(), grants);
   expect(delivery.commandToExecute.length).toBeLessThanOrEqual(COMMAND_BUDGET);
   const name = `vm${vmCount++}`;
   const base = emu.addVm({ name, resourceGroup: "rg-grants", userAssigned: [u.resourceId], userData: delivery.userData });
@@ -126,13 +128,7 @@ test("two identities with different grants: each answers for its own; without cl
 
 describe("negative controls", () => {
   test("the loader reports UserDataUnavailable, with IMDS's status, when userData cannot be fetched", async () => {
-    const params = {
-      subscriptionId: emu.subscriptionId,
-      resourceGroupName: "rg-grants",
-      armEndpoint: "https://management.azure.com/",
-      deadlineSeconds: 20,
-    };
-    const delivery = renderWindowsProbe(readProbeScript(), params, [arm("g0", rg)]);
+    const delivery = renderWindowsProbe(readProbeScript(), loaderParams(), [arm("g0", rg)]);
     const name = `vm${vmCount++}`;
     const base = emu.addVm({ name, resourceGroup: "rg-grants", systemAssigned: true, userData: delivery.userData });
     emu.injectFaults("userData", ...Array.from({ length: 50 }, () => ({ status: 503 })));
@@ -169,16 +165,7 @@ test("the loader's report stays valid JSON when IMDS's error text has a backslas
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   try {
-    const delivery = renderWindowsProbe(
-      readProbeScript(),
-      {
-        subscriptionId: emu.subscriptionId,
-        resourceGroupName: "rg-grants",
-        armEndpoint: "https://management.azure.com/",
-        deadlineSeconds: 20,
-      },
-      [arm("g0", rg)],
-    );
+    const delivery = renderWindowsProbe(readProbeScript(), loaderParams(), [arm("g0", rg)]);
     const [, ...args] = delivery.commandToExecute.split(" ");
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const out = await runHosted(hostCommandFor(args), { IDENTITYLAB_IMDS_ENDPOINT: url, IDENTITYLAB_DEADLINE_SECONDS: "1" });
